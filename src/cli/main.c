@@ -1,0 +1,33 @@
+/* flopcut command line: dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+  fputs("usage: flopcut COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  profile MODEL   count MACs, FLOPs, params, activations and sparsity per layer\n"
+        "\n"
+        "Run 'flopcut COMMAND --help' for a command's options.\n",
+        f);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    puts("flopcut 0.1.0");
+    return 0;
+  }
+  if (!strcmp(argv[1], "profile")) return fc_cmd_profile(argc - 1, argv + 1);
+  fprintf(stderr, "flopcut: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,76 @@
+/* Per-node cost: op rules give MACs and FLOPs; params, weight bytes and sparsity are generic. */
+#include "cost/cost.h"
+#include <stdlib.h>
+#include <string.h>
+#include "ops/ops.h"
+
+int fc_cost_weight_input(const fc_graph *g, const fc_node *n) {
+  bool conv = !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "ConvTranspose");
+  bool mm = !strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul");
+  if (!conv && !mm) return -1;
+  const fc_value *w = fc_node_in(g, n, 1);
+  if (w && w->data && fc_dtype_is_float(w->dtype)) return 1;
+  const fc_value *a = fc_node_in(g, n, 0);
+  if (mm && a && a->data && fc_dtype_is_float(a->dtype)) return 0;
+  return -1;
+}
+
+/* A parameter is a float constant stored in the model (initializer or Constant node), not one
+ * computed by folding; rank-0 scalars are hyper-parameters (clip bounds, epsilons), not weights. */
+static bool is_param(const fc_value *v) {
+  return v->data && !v->folded && (v->is_initializer || v->from_constant_node) && fc_dtype_is_float(v->dtype) &&
+         v->rank > 0;
+}
+
+static int64_t count_nonzeros(const fc_value *v) {
+  int64_t n = fc_value_numel(v), nz = 0;
+  if (v->dtype == FC_DT_FLOAT) {
+    const float *p = v->data;
+    for (int64_t i = 0; i < n; i++) nz += p[i] != 0.0f;
+  } else {
+    for (int64_t i = 0; i < n; i++) nz += fc_data_get_f64(v->dtype, v->data, i) != 0.0;
+  }
+  return nz;
+}
+
+void fc_cost_compute(const fc_graph *g, const fc_node_state *states, fc_node_cost *costs, fc_cost_totals *t) {
+  bool *counted = calloc((size_t)g->n_values + 1, 1); /* each parameter tensor counted once */
+  memset(t, 0, sizeof *t);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const fc_node *n = &g->nodes[i];
+    fc_node_cost *c = &costs[i];
+    memset(c, 0, sizeof *c);
+    c->name = n->name;
+    c->op_type = n->op_type;
+    if (states && states[i] != FC_NODE_OK) continue;
+    c->costed = 1;
+    if (n->def->cost) n->def->cost(g, n, c);
+    bool bn = !strcmp(n->op_type, "BatchNormalization");
+    for (int k = 0; k < n->n_inputs; k++) {
+      const fc_value *v = fc_node_in(g, n, k);
+      if (!v || !is_param(v) || (bn && k >= 3)) continue;
+      int idx = n->inputs[k];
+      if (counted && counted[idx]) continue;
+      if (counted) counted[idx] = true;
+      int64_t numel = fc_value_numel(v);
+      c->params += numel;
+      c->weight_bytes += numel * (int64_t)fc_dtype_size(v->dtype);
+    }
+    c->nonzero_macs = c->macs;
+    int w = fc_cost_weight_input(g, n);
+    if (w >= 0) {
+      const fc_value *wv = fc_node_in(g, n, w);
+      c->weight_elems = fc_value_numel(wv);
+      c->weight_nonzeros = count_nonzeros(wv);
+      /* every weight element is used macs/numel times (uniform broadcasting), so this is exact */
+      if (c->weight_elems > 0) c->nonzero_macs = c->macs / c->weight_elems * c->weight_nonzeros;
+    }
+    t->macs += c->macs;
+    t->flops += c->flops;
+    t->params += c->params;
+    t->activations += c->activations;
+    t->weight_bytes += c->weight_bytes;
+    t->nonzero_macs += c->nonzero_macs;
+  }
+  free(counted);
+}
