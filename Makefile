@@ -1,7 +1,7 @@
 # flopcut build. `make` builds build/flopcut and the libraries; `make test` installs what tests
 # need and runs unit tests under ASan+UBSan plus the integration suite; `make demo` runs the demo.
 CC      ?= gcc
-BUILD   := build
+BUILD   ?= build
 GEN     := $(BUILD)/gen
 PROTO   ?= /usr/include/onnx/onnx.proto
 

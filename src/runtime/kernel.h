@@ -1,0 +1,37 @@
+/* The contract between the planner and kernels: a kernel row per op type with prepare (plan time:
+ * check, pack weights, size scratch) and run (no allocation). Kernels never see the graph beyond
+ * their own node's values. */
+#ifndef FC_RUNTIME_KERNEL_H
+#define FC_RUNTIME_KERNEL_H
+#include "graph/graph.h"
+#include "util/err.h"
+
+typedef struct fc_exec_node {
+  const fc_graph *g;
+  const fc_node *node;
+  void *state;         /* kernel-private, created by prepare, freed by release */
+  size_t scratch_bytes; /* set by prepare: per-run scratch the planner provides in the arena */
+  int threads;          /* thread count chosen at plan time */
+} fc_exec_node;
+
+/* Buffers for one run of one node. in[i] is NULL for an omitted optional input; constants point
+ * at the value's data. Shapes and dtypes are those of the node's values in the graph. */
+typedef struct fc_exec_io {
+  const void *const *in;
+  void *const *out;
+  void *scratch; /* scratch_bytes, 64-byte aligned, or NULL */
+} fc_exec_io;
+
+typedef struct fc_kernel {
+  const char *op_type;
+  /* Plan time: validate what the kernel supports (fail naming the node), pack constant weights. */
+  fc_status (*prepare)(fc_exec_node *en, fc_err *err);
+  /* Run time: compute outputs from inputs. Must not allocate or fail (all checks done in prepare). */
+  void (*run)(const fc_exec_node *en, const fc_exec_io *io);
+  /* Frees en->state (may be NULL: nothing to free). */
+  void (*release)(fc_exec_node *en);
+} fc_kernel;
+
+/* Kernel rows contributed by each family file, each terminated by a row with op_type NULL. */
+const fc_kernel *fc_kernel_find(const char *op_type);
+#endif
