@@ -33,6 +33,19 @@ static int64_t count_nonzeros(const fc_value *v) {
   return nz;
 }
 
+/* A node whose outputs were all computed by constant folding (shape arithmetic, constant
+ * preprocessing) never runs, so it costs no MACs or FLOPs; its stored inputs still count as params. */
+static bool folded_at_load(const fc_graph *g, const fc_node *n) {
+  int outs = 0;
+  for (int o = 0; o < n->n_outputs; o++) {
+    const fc_value *v = fc_node_out(g, n, o);
+    if (!v) continue;
+    if (!v->folded) return false;
+    outs++;
+  }
+  return outs > 0;
+}
+
 void fc_cost_compute(const fc_graph *g, const fc_node_state *states, fc_node_cost *costs, fc_cost_totals *t) {
   bool *counted = calloc((size_t)g->n_values + 1, 1); /* each parameter tensor counted once */
   memset(t, 0, sizeof *t);
@@ -44,7 +57,7 @@ void fc_cost_compute(const fc_graph *g, const fc_node_state *states, fc_node_cos
     c->op_type = n->op_type;
     if (states && states[i] != FC_NODE_OK) continue;
     c->costed = 1;
-    if (n->def->cost) n->def->cost(g, n, c);
+    if (n->def->cost && !folded_at_load(g, n)) n->def->cost(g, n, c);
     bool bn = !strcmp(n->op_type, "BatchNormalization");
     for (int k = 0; k < n->n_inputs; k++) {
       const fc_value *v = fc_node_in(g, n, k);

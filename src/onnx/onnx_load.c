@@ -138,7 +138,7 @@ static fc_status decode_tensor(load_state *s, const Onnx__TensorProto *t, const 
     if (t->raw_data.len != nbytes)
       return fc_fail(s->err, FC_ERR_INVALID, "%s: raw data holds %zu bytes, shape needs %zu", what,
                      t->raw_data.len, nbytes);
-    memcpy(out->data, t->raw_data.data, nbytes); /* ONNX raw data is little-endian, as is x86 */
+    if (nbytes) memcpy(out->data, t->raw_data.data, nbytes); /* ONNX raw data is little-endian, as is x86 */
     return FC_OK;
   }
   size_t have;

@@ -4,6 +4,8 @@
 #include <string.h>
 #include "ops/infer_util.h"
 
+#define ELT_MAX_IN 64 /* operands of a variadic op (Sum, Max, Min, Mean) */
+
 typedef struct elt_rule {
   const char *op;
   int flops_per_elem;
@@ -11,6 +13,7 @@ typedef struct elt_rule {
   int min_in, max_in;
 } elt_rule;
 
+/* flops_per_elem of Clip, Gelu and the variadic Sum/Max/Min/Mean is refined per node (per_elem_flops) */
 static const elt_rule rules[] = {
     {"Relu", 1, 0, 1, 1}, {"LeakyRelu", 2, 0, 1, 1}, {"Sigmoid", 4, 0, 1, 1}, {"HardSigmoid", 4, 0, 1, 1}, {"HardSwish", 5, 0, 1, 1},
     {"Tanh", 4, 0, 1, 1}, {"Erf", 4, 0, 1, 1}, {"Exp", 1, 0, 1, 1}, {"Log", 1, 0, 1, 1}, {"Sqrt", 1, 0, 1, 1}, {"Neg", 1, 0, 1, 1},
@@ -53,6 +56,8 @@ static double unary(const fc_node *n, const char *op, double x) {
   if (!strcmp(op, "Round")) return nearbyint(x);
   if (!strcmp(op, "Elu")) return x >= 0 ? x : fc_attr_float(n, "alpha", 1.0f) * (exp(x) - 1);
   if (!strcmp(op, "Softplus")) return log1p(exp(x));
+  if (!strcmp(op, "Gelu") && !strcmp(fc_attr_str(n, "approximate", "none"), "tanh"))
+    return 0.5 * x * (1 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
   if (!strcmp(op, "Gelu")) return 0.5 * x * (1 + erf(x / sqrt(2.0)));
   if (!strcmp(op, "Sign")) return (x > 0) - (x < 0);
   if (!strcmp(op, "Not")) return x == 0;
@@ -99,16 +104,18 @@ static int64_t binary_i(const char *op, int64_t a, int64_t b) {
 }
 
 static fc_status fold(fc_graph *g, fc_node *n, const elt_rule *r, int out_dtype) {
-  if (!fc_all_inputs_const(g, n) || !fc_alloc_output_data(g, n, 0)) return FC_OK;
+  /* every operand takes part (variadic Sum/Max/Min/Mean have up to ELT_MAX_IN, checked by arity) */
+  if (n->n_inputs > ELT_MAX_IN || !fc_all_inputs_const(g, n) || !fc_alloc_output_data(g, n, 0)) return FC_OK;
   fc_value *out = fc_node_out(g, n, 0);
   int rank = out->rank;
   int64_t numel = fc_value_numel(out);
-  int64_t strides[4][FC_MAX_RANK];
-  int nin = n->n_inputs > 4 ? 4 : n->n_inputs;
+  int64_t strides[ELT_MAX_IN][FC_MAX_RANK];
+  int nin = n->n_inputs;
   for (int i = 0; i < nin; i++) fc_broadcast_strides(fc_node_in(g, n, i), rank, out->dims, strides[i]);
   bool is_where = !strcmp(n->op_type, "Where"), is_clip = !strcmp(n->op_type, "Clip");
+  bool c_fmod = !strcmp(n->op_type, "Mod") && fc_attr_int(n, "fmod", 0) != 0;
   for (int64_t e = 0; e < numel; e++) {
-    int64_t off[4] = {0, 0, 0, 0}, rem = e;
+    int64_t off[ELT_MAX_IN] = {0}, rem = e;
     for (int d = rank - 1; d >= 0; d--) {
       int64_t c = rem % out->dims[d];
       rem /= out->dims[d];
@@ -132,8 +139,11 @@ static fc_status fold(fc_graph *g, fc_node *n, const elt_rule *r, int out_dtype)
       int64_t acc = fc_data_get_i64(a->dtype, a->data, off[0]);
       for (int i = 1; i < nin; i++) {
         const fc_value *b = fc_node_in(g, n, i);
-        acc = binary_i(n->op_type, acc, fc_data_get_i64(b->dtype, b->data, off[i]));
+        int64_t y = fc_data_get_i64(b->dtype, b->data, off[i]);
+        if (c_fmod) acc = (y == 0 || y == -1) ? 0 : acc % y; /* Mod fmod=1: the dividend's sign */
+        else acc = binary_i(n->op_type, acc, y);
       }
+      if (!strcmp(n->op_type, "Mean")) acc /= nin;
       fc_data_set_i64(out_dtype, out->data, e, acc);
     } else {
       double acc = fc_data_get_f64(a->dtype, a->data, off[0]);
@@ -180,11 +190,26 @@ static fc_status infer_eltwise(fc_graph *g, fc_node *n, fc_err *err) {
   return fold(g, n, r, dtype);
 }
 
+/* FLOPs per output element: the table's fixed count, except where the node decides it. Variadic
+ * ops do one op per operand beyond the first (Mean one divide more; a single operand is a copy),
+ * Clip one comparison per bound given, Gelu's tanh approximation costs 12, its erf form 8. */
+static int64_t per_elem_flops(const fc_graph *g, const fc_node *n, const elt_rule *r) {
+  const char *op = n->op_type;
+  if (!strcmp(op, "Sum") || !strcmp(op, "Max") || !strcmp(op, "Min") || !strcmp(op, "Mean")) {
+    int k = 0;
+    for (int i = 0; i < n->n_inputs; i++) k += fc_node_in(g, n, i) != NULL;
+    return k < 2 ? 0 : k - 1 + (strcmp(op, "Mean") == 0);
+  }
+  if (!strcmp(op, "Clip")) /* bounds are inputs from opset 11, attributes before */
+    return (fc_node_in(g, n, 1) != NULL) + (fc_node_in(g, n, 2) != NULL) + (fc_node_attr(n, "min") != NULL) +
+           (fc_node_attr(n, "max") != NULL);
+  if (!strcmp(op, "Gelu") && !strcmp(fc_attr_str(n, "approximate", "none"), "tanh")) return 12;
+  return r->flops_per_elem;
+}
+
 static void cost_eltwise(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
-  const elt_rule *r = rule_of(n->op_type);
   int64_t out = fc_value_numel(fc_node_out(g, n, 0));
-  int extra = n->n_inputs > 2 && strcmp(n->op_type, "Where") && strcmp(n->op_type, "Clip") ? n->n_inputs - 2 : 0;
-  c->flops = out * (r->flops_per_elem + extra); /* variadic ops: one op per extra operand */
+  c->flops = out * per_elem_flops(g, n, rule_of(n->op_type));
 }
 
 #define ROW(name) {name, infer_eltwise, cost_eltwise}

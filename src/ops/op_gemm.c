@@ -59,7 +59,12 @@ static void cost_gemm(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   int64_t out = fc_value_numel(fc_node_out(g, n, 0));
   int64_t k = fc_attr_int(n, "transA", 0) ? a->dims[0] : a->dims[1];
   c->macs = out * k;
-  c->flops = 2 * c->macs + (fc_node_in(g, n, 2) ? out : 0);
+  /* Y = alpha·AB + beta·C: one multiply per output when alpha ≠ 1, one add for C (ignored when
+   * beta = 0), one more multiply when beta ∉ {0, 1} */
+  float alpha = fc_attr_float(n, "alpha", 1.0f), beta = fc_attr_float(n, "beta", 1.0f);
+  bool bias = fc_node_in(g, n, 2) && beta != 0.0f;
+  int64_t per_out = (alpha != 1.0f) + bias + (bias && beta != 1.0f);
+  c->flops = 2 * c->macs + out * per_out;
   c->activations = out;
 }
 

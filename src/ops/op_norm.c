@@ -134,6 +134,10 @@ static void cost_per_elem(const fc_graph *g, const fc_node *n, fc_node_cost *c) 
 
 static void cost_reduce(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   int64_t in = fc_value_numel(fc_node_in(g, n, 0)), out = fc_value_numel(fc_node_out(g, n, 0));
+  const fc_attr *axes_attr = fc_node_attr(n, "axes");
+  const fc_value *axes_in = fc_node_in(g, n, 1);
+  bool no_axes = (!axes_attr || axes_attr->n_ints == 0) && (!axes_in || fc_value_numel(axes_in) == 0);
+  if (no_axes && fc_attr_int(n, "noop_with_empty_axes", 0)) return; /* the output is the input */
   c->flops = in + (!strcmp(n->op_type, "ReduceMean") || !strcmp(n->op_type, "ReduceL2") ? out : 0) +
              (!strcmp(n->op_type, "ReduceL2") ? in : 0);
 }

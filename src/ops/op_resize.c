@@ -1,6 +1,6 @@
-/* Resize (and the older Upsample): output size from `sizes`, or floor(input × scale).
- * Cost: nearest 0 FLOPs; linear 2^k·... approximated as 3 FLOPs per interpolated axis per element
- * (one lerp: subtract, multiply, add); cubic 8 per axis per element. */
+/* Resize (and the older Upsample): output size from `sizes` (opset 18: kept to the input's aspect
+ * ratio on request), or floor(input × scale). Cost per output element and per resized axis:
+ * nearest 0, linear 3 (one lerp: subtract, multiply, add), cubic 8 (four taps). */
 #include <math.h>
 #include <string.h>
 #include "ops/infer_util.h"
@@ -35,6 +35,25 @@ static fc_status infer_resize(fc_graph *g, fc_node *n, fc_err *err) {
     if ((st = fc_const_ints(g, n, sizes_at, sz, FC_MAX_RANK, &ns, err))) return st;
     if (ns != na) return fc_fail(err, FC_ERR_SHAPE, "node '%s' (%s): sizes has %d entries for %d axes", n->name, n->op_type, ns, na);
     for (int i = 0; i < na; i++) dims[axes[i]] = sz[i];
+    /* opset 18: one scale for all resized axes, the smallest (not_larger) or largest (not_smaller)
+     * of sizes/input, and each axis rounded from it */
+    const char *policy = fc_attr_str(n, "keep_aspect_ratio_policy", "stretch");
+    bool not_larger = !strcmp(policy, "not_larger"), not_smaller = !strcmp(policy, "not_smaller");
+    if (not_larger || not_smaller) {
+      double scale = 0;
+      for (int i = 0; i < na; i++) {
+        if (x->dims[axes[i]] < 1 || sz[i] < 0)
+          return fc_fail(err, FC_ERR_SHAPE, "node '%s' (%s): cannot keep the aspect ratio of an empty axis",
+                         n->name, n->op_type);
+        double r = (double)sz[i] / (double)x->dims[axes[i]];
+        if (i == 0 || (not_larger ? r < scale : r > scale)) scale = r;
+      }
+      for (int i = 0; i < na; i++) {
+        double v = floor(scale * (double)x->dims[axes[i]] + 0.5);
+        if (!(v < 1e12)) return fc_fail(err, FC_ERR_SHAPE, "node '%s' (%s): sizes are too large", n->name, n->op_type);
+        dims[axes[i]] = (int64_t)v;
+      }
+    }
   } else {
     double sc[FC_MAX_RANK];
     int ns = 0;

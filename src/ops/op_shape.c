@@ -268,12 +268,13 @@ static fc_status infer_split(fc_graph *g, fc_node *n, fc_err *err) {
   return st;
 }
 
-/* Clamps a Slice start/end the way ONNX does, for a positive or negative step. */
+/* Clamps a Slice start/end the way ONNX does: [0, dim] for a positive step; for a negative one
+ * starts to [0, dim-1] and ends to [-1, dim-1] (-1 = "past the front", so index 0 is included). */
 static int64_t clamp_index(int64_t v, int64_t dim, bool positive_step, bool is_end) {
   if (v < 0) v += dim;
   if (positive_step) return v < 0 ? 0 : v > dim ? dim : v;
-  (void)is_end;
-  return v < -1 ? -1 : v > dim - 1 ? dim - 1 : v;
+  int64_t lo = is_end ? -1 : 0;
+  return v < lo ? lo : v > dim - 1 ? dim - 1 : v;
 }
 
 static fc_status infer_slice(fc_graph *g, fc_node *n, fc_err *err) {
