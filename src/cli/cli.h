@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 int fc_cmd_profile(int argc, char **argv);
+int fc_cmd_prune(int argc, char **argv);
 
 /* Writes s as a JSON string literal (quoted, escaped). */
 void fc_json_str(FILE *f, const char *s);
