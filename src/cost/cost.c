@@ -2,6 +2,7 @@
 #include "cost/cost.h"
 #include <stdlib.h>
 #include <string.h>
+#include "ops/infer_util.h"
 #include "ops/ops.h"
 
 int fc_cost_weight_input(const fc_graph *g, const fc_node *n) {
@@ -48,6 +49,9 @@ static bool folded_at_load(const fc_graph *g, const fc_node *n) {
 
 void fc_cost_compute(const fc_graph *g, const fc_node_state *states, fc_node_cost *costs, fc_cost_totals *t) {
   bool *counted = calloc((size_t)g->n_values + 1, 1); /* each parameter tensor counted once */
+  /* nonzeros per value, counted once: a weight shared by thousands of nodes is scanned once */
+  int64_t *nonzeros = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
+  for (int v = 0; nonzeros && v < g->n_values; v++) nonzeros[v] = -1;
   memset(t, 0, sizeof *t);
   for (int i = 0; i < g->n_nodes; i++) {
     const fc_node *n = &g->nodes[i];
@@ -66,24 +70,28 @@ void fc_cost_compute(const fc_graph *g, const fc_node_state *states, fc_node_cos
       if (counted && counted[idx]) continue;
       if (counted) counted[idx] = true;
       int64_t numel = fc_value_numel(v);
-      c->params += numel;
-      c->weight_bytes += numel * (int64_t)fc_dtype_size(v->dtype);
+      c->params = fc_sat_add(c->params, numel);
+      c->weight_bytes = fc_sat_add(c->weight_bytes, fc_sat_mul(numel, (int64_t)fc_dtype_size(v->dtype)));
     }
     c->nonzero_macs = c->macs;
     int w = fc_cost_weight_input(g, n);
     if (w >= 0) {
       const fc_value *wv = fc_node_in(g, n, w);
       c->weight_elems = fc_value_numel(wv);
-      c->weight_nonzeros = count_nonzeros(wv);
+      int wi = n->inputs[w];
+      if (!nonzeros) c->weight_nonzeros = count_nonzeros(wv);
+      else if (nonzeros[wi] >= 0) c->weight_nonzeros = nonzeros[wi];
+      else c->weight_nonzeros = nonzeros[wi] = count_nonzeros(wv);
       /* every weight element is used macs/numel times (uniform broadcasting), so this is exact */
       if (c->weight_elems > 0) c->nonzero_macs = c->macs / c->weight_elems * c->weight_nonzeros;
     }
-    t->macs += c->macs;
-    t->flops += c->flops;
-    t->params += c->params;
-    t->activations += c->activations;
-    t->weight_bytes += c->weight_bytes;
-    t->nonzero_macs += c->nonzero_macs;
+    t->macs = fc_sat_add(t->macs, c->macs); /* saturating: hostile sizes never overflow */
+    t->flops = fc_sat_add(t->flops, c->flops);
+    t->params = fc_sat_add(t->params, c->params);
+    t->activations = fc_sat_add(t->activations, c->activations);
+    t->weight_bytes = fc_sat_add(t->weight_bytes, c->weight_bytes);
+    t->nonzero_macs = fc_sat_add(t->nonzero_macs, c->nonzero_macs);
   }
+  free(nonzeros);
   free(counted);
 }

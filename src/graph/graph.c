@@ -52,6 +52,27 @@ static float half_to_float(uint16_t h) {
   return f;
 }
 
+/* Round-to-nearest-even float → IEEE half (folding fp16 constants writes them back as fp16). */
+static uint16_t float_to_half(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
+  uint32_t exp = (b >> 23) & 0xff, man = b & 0x7fffff;
+  if (exp == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0)); /* inf, nan */
+  int e = (int)exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00);                       /* overflow → inf */
+  if (e <= 0) {                                                         /* subnormal or zero */
+    if (e < -10) return sign;
+    man |= 0x800000;
+    uint32_t shift = (uint32_t)(14 - e), half = man >> shift, rest = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    if (rest > mid || (rest == mid && (half & 1))) half++;
+    return (uint16_t)(sign | half);
+  }
+  uint32_t half = ((uint32_t)e << 10) | (man >> 13), rest = man & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++; /* may carry into the exponent: still right */
+  return (uint16_t)(sign | half);
+}
+
 int64_t fc_data_get_i64(int dtype, const void *d, int64_t i) {
   switch (dtype) {
     case FC_DT_INT64: return ((const int64_t *)d)[i];
@@ -62,11 +83,12 @@ int64_t fc_data_get_i64(int dtype, const void *d, int64_t i) {
     case FC_DT_UINT16: return ((const uint16_t *)d)[i];
     case FC_DT_UINT32: return ((const uint32_t *)d)[i];
     case FC_DT_UINT64: return (int64_t)((const uint64_t *)d)[i];
-    default: {
+    case FC_DT_FLOAT: case FC_DT_DOUBLE: case FC_DT_FLOAT16: {
       double x = fc_data_get_f64(dtype, d, i);
       if (!(x > -9.2e18 && x < 9.2e18)) return x > 0 ? INT64_MAX : INT64_MIN;
       return (int64_t)x;
     }
+    default: return 0; /* no data is ever held in a type flopcut cannot size */
   }
 }
 
@@ -75,7 +97,7 @@ double fc_data_get_f64(int dtype, const void *d, int64_t i) {
     case FC_DT_FLOAT: return ((const float *)d)[i];
     case FC_DT_DOUBLE: return ((const double *)d)[i];
     case FC_DT_FLOAT16: return half_to_float(((const uint16_t *)d)[i]);
-    default: return (double)fc_data_get_i64(dtype, d, i);
+    default: return (double)fc_data_get_i64(dtype, d, i); /* never recurses back: i64 handles every other type */
   }
 }
 
@@ -90,7 +112,8 @@ void fc_data_set_i64(int dtype, void *d, int64_t i, int64_t x) {
     case FC_DT_UINT16: ((uint16_t *)d)[i] = (uint16_t)x; break;
     case FC_DT_UINT32: ((uint32_t *)d)[i] = (uint32_t)x; break;
     case FC_DT_UINT64: ((uint64_t *)d)[i] = (uint64_t)x; break;
-    default: fc_data_set_f64(dtype, d, i, (double)x); break;
+    case FC_DT_FLOAT: case FC_DT_DOUBLE: case FC_DT_FLOAT16: fc_data_set_f64(dtype, d, i, (double)x); break;
+    default: break;
   }
 }
 
@@ -99,6 +122,7 @@ void fc_data_set_f64(int dtype, void *d, int64_t i, double x) {
     case FC_DT_FLOAT: ((float *)d)[i] = (float)x; break;
     case FC_DT_DOUBLE: ((double *)d)[i] = x; break;
     case FC_DT_BOOL: ((uint8_t *)d)[i] = x != 0; break;
+    case FC_DT_FLOAT16: ((uint16_t *)d)[i] = float_to_half((float)x); break;
     default:
       if (!(x > -9.2e18 && x < 9.2e18)) x = x > 0 ? 9.2e18 : -9.2e18;
       fc_data_set_i64(dtype, d, i, (int64_t)x);
@@ -343,6 +367,17 @@ fc_status fc_graph_sort(fc_graph *g, fc_err *err) {
   if (tail < nn) {
     int stuck = 0;
     while (stuck < nn && indeg[stuck] == 0) stuck++;
+    /* a node left over may merely sit downstream of a cycle: walking back through producers that were
+     * left over too reaches a node on the cycle within nn steps */
+    for (int step = 0; step < nn; step++) {
+      int prev = -1;
+      for (int k = 0; k < g->nodes[stuck].n_inputs && prev < 0; k++) {
+        int v = g->nodes[stuck].inputs[k];
+        if (v >= 0 && g->values[v].producer >= 0 && indeg[g->values[v].producer] > 0) prev = g->values[v].producer;
+      }
+      if (prev < 0) break;
+      stuck = prev;
+    }
     st = fc_fail(err, FC_ERR_INVALID, "node '%s' (%s) is on a cycle: the graph is not a DAG",
                  g->nodes[stuck].name, g->nodes[stuck].op_type);
     goto done;

@@ -106,6 +106,7 @@ typedef struct fc_graph {
   /* name → value index, open addressing */
   int *hash;
   int hash_cap;
+  int64_t folded_elems; /* elements computed by constant folding so far (bounded per graph) */
 } fc_graph;
 
 fc_graph *fc_graph_new(void);

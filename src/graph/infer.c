@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "ops/ops.h"
+#include "util/mem.h"
 
 static fc_status fix_inputs(fc_graph *g, const fc_input_shape *shapes, size_t n_shapes, fc_err *err) {
   for (size_t s = 0; s < n_shapes; s++) {
@@ -34,11 +35,30 @@ static fc_status fix_inputs(fc_graph *g, const fc_input_shape *shapes, size_t n_
   }
   for (int i = 0; i < g->n_inputs; i++) {
     fc_value *val = &g->values[g->inputs[i]];
-    if (fc_value_known(val)) continue;
     char shape[128];
+    if (fc_value_known(val)) {
+      /* the same bound shape inference puts on every tensor (zero dims count as 1) */
+      int64_t span = 1;
+      for (int d = 0; d < val->rank; d++)
+        if (!fc_mul_i64(span, val->dims[d] ? val->dims[d] : 1, &span) || span > FC_MAX_TENSOR_BYTES / 8)
+          return fc_fail(err, FC_ERR_SHAPE, "input '%s': shape %s is too large", val->name,
+                         fc_shape_str(val, shape, sizeof shape));
+      continue;
+    }
     fc_shape_str(val, shape, sizeof shape);
+    /* suggest the model's own dims with the dynamic ones filled in: batch 1, others 224 */
+    char hint[160] = "DIMxDIM...";
+    if (val->rank > 0) {
+      size_t at = 0;
+      for (int d = 0; d < val->rank && at < sizeof hint; d++) {
+        int w = snprintf(hint + at, sizeof hint - at, "%s%lld", d ? "x" : "",
+                         (long long)(val->dims[d] >= 0 ? val->dims[d] : d == 0 ? 1 : 224));
+        if (w < 0) break;
+        at += (size_t)w;
+      }
+    }
     return fc_fail(err, FC_ERR_SHAPE, "input '%s' has a dynamic shape (%s): fix it with --input-shape %s=%s",
-                   val->name, shape, val->name, val->rank == 4 ? "1x3x224x224" : "DIMxDIM...");
+                   val->name, shape, val->name, hint);
   }
   return FC_OK;
 }

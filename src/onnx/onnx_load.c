@@ -45,7 +45,18 @@ typedef struct load_state {
   fc_graph *g;
   const char *base_dir;
   fc_err *err;
+  int64_t expand_budget; /* bytes sparse tensors may still grow by when densified */
 } load_state;
+
+/* Sparse tensors may legitimately be far larger dense than in the file, but a few bytes must not
+ * claim gigabytes: all of a model's sparse tensors together may expand to max(256 MiB, 1024 × file). */
+#define FC_SPARSE_EXPAND_MIN ((int64_t)1 << 28)
+#define FC_SPARSE_EXPAND_RATIO 1024
+
+/* protobuf-c unpacks nested messages recursively; real ONNX files nest a few levels (subgraphs of
+ * If/Loop a few more), a hostile one could nest thousands deep and overflow the stack. */
+#define FC_MAX_PROTO_DEPTH 64
+#define FC_MAX_GRAPH_ITEMS (1 << 26)
 
 /* Shape of a TensorProto, checked: rank ≤ 8, dims ≥ 0, byte size bounded. */
 static fc_status tensor_shape(load_state *s, const Onnx__TensorProto *t, const char *what, fc_tensor *out,
@@ -54,13 +65,14 @@ static fc_status tensor_shape(load_state *s, const Onnx__TensorProto *t, const c
     return fc_fail(s->err, FC_ERR_UNSUPPORTED, "%s: rank %zu exceeds flopcut's limit of %d", what,
                    t->n_dims, FC_MAX_RANK);
   out->rank = (int)t->n_dims;
-  int64_t n = 1;
+  int64_t n = 1, span = 1; /* span treats 0 as 1: an empty tensor must not carry absurd dims either */
   for (size_t d = 0; d < t->n_dims; d++) {
     if (t->dims[d] < 0)
       return fc_fail(s->err, FC_ERR_INVALID, "%s: negative dimension %lld", what, (long long)t->dims[d]);
     out->dims[d] = t->dims[d];
-    if (!fc_mul_i64(n, t->dims[d], &n) || n > FC_MAX_TENSOR_BYTES)
+    if (!fc_mul_i64(span, t->dims[d] ? t->dims[d] : 1, &span) || span > FC_MAX_TENSOR_BYTES)
       return fc_fail(s->err, FC_ERR_INVALID, "%s: dimensions too large", what);
+    n *= t->dims[d];
   }
   out->dtype = t->has_data_type ? t->data_type : FC_DT_UNDEFINED;
   size_t es = fc_dtype_size(out->dtype);
@@ -73,16 +85,27 @@ static fc_status tensor_shape(load_state *s, const Onnx__TensorProto *t, const c
   return FC_OK;
 }
 
-static fc_status read_external(load_state *s, const Onnx__TensorProto *t, const char *what, void *dst,
+/* Reads nbytes of external data into a new buffer. The size is checked against the file before
+ * anything is allocated, so a tiny model cannot claim gigabytes it does not have. */
+static fc_status read_external(load_state *s, const Onnx__TensorProto *t, const char *what, void **dst,
                                size_t nbytes) {
   const char *location = NULL;
   int64_t offset = 0, length = -1;
   for (size_t i = 0; i < t->n_external_data; i++) {
     const Onnx__StringStringEntryProto *e = t->external_data[i];
     if (!e->key || !e->value) continue;
-    if (strcmp(e->key, "location") == 0) location = e->value;
-    else if (strcmp(e->key, "offset") == 0) offset = strtoll(e->value, NULL, 10);
-    else if (strcmp(e->key, "length") == 0) length = strtoll(e->value, NULL, 10);
+    char *end = NULL;
+    if (strcmp(e->key, "location") == 0) {
+      location = e->value;
+    } else if (strcmp(e->key, "offset") == 0 || strcmp(e->key, "length") == 0) {
+      errno = 0;
+      long long x = strtoll(e->value, &end, 10);
+      if (errno || end == e->value || *end || x < 0)
+        return fc_fail(s->err, FC_ERR_INVALID, "%s: external data %s '%.40s' is not a valid number", what, e->key,
+                       e->value);
+      if (e->key[0] == 'o') offset = x;
+      else length = x;
+    }
   }
   if (!s->base_dir)
     return fc_fail(s->err, FC_ERR_UNSUPPORTED, "%s: external data cannot be read from an in-memory model", what);
@@ -91,7 +114,7 @@ static fc_status read_external(load_state *s, const Onnx__TensorProto *t, const 
   if (location[0] == '/' || strstr(location, ".."))
     return fc_fail(s->err, FC_ERR_INVALID, "%s: external data location '%s' leaves the model's folder",
                    what, location);
-  if (offset < 0 || (length >= 0 && (size_t)length != nbytes))
+  if (length >= 0 && (uint64_t)length != (uint64_t)nbytes)
     return fc_fail(s->err, FC_ERR_INVALID, "%s: external data length %lld does not match %zu bytes", what,
                    (long long)length, nbytes);
   size_t plen = strlen(s->base_dir) + strlen(location) + 2;
@@ -100,19 +123,26 @@ static fc_status read_external(load_state *s, const Onnx__TensorProto *t, const 
   snprintf(path, plen, "%s/%s", s->base_dir, location);
   FILE *f = fopen(path, "rb");
   fc_status st = FC_OK;
+  struct stat sb;
   if (!f) {
     st = fc_fail(s->err, FC_ERR_IO, "%s: cannot open external data '%s': %s", what, path, strerror(errno));
-  } else {
-    if (fseek(f, (long)offset, SEEK_SET) != 0 || fread(dst, 1, nbytes, f) != nbytes)
-      st = fc_fail(s->err, FC_ERR_IO, "%s: external data '%s' is shorter than %zu bytes at offset %lld",
-                   what, path, nbytes, (long long)offset);
-    fclose(f);
+  } else if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    st = fc_fail(s->err, FC_ERR_IO, "%s: external data '%s' is not a regular file", what, path);
+  } else if ((uint64_t)offset > (uint64_t)sb.st_size || (uint64_t)sb.st_size - (uint64_t)offset < nbytes) {
+    st = fc_fail(s->err, FC_ERR_INVALID, "%s: external data '%s' is shorter than %zu bytes at offset %lld", what,
+                 path, nbytes, (long long)offset);
+  } else if (!(*dst = fc_malloc(nbytes))) {
+    st = fc_fail(s->err, FC_ERR_NOMEM, "%s: out of memory for %zu bytes", what, nbytes);
+  } else if (fseeko(f, (off_t)offset, SEEK_SET) != 0 || fread(*dst, 1, nbytes, f) != nbytes) {
+    st = fc_fail(s->err, FC_ERR_IO, "%s: cannot read external data '%s'", what, path);
   }
+  if (f) fclose(f);
   free(path);
   return st;
 }
 
-/* Decodes a dense TensorProto into out (data owned by out). */
+/* Decodes a dense TensorProto into out (data owned by out). The data's size is checked against the
+ * shape before allocating: the allocation is never larger than what the file really holds. */
 static fc_status decode_tensor(load_state *s, const Onnx__TensorProto *t, const char *what, fc_tensor *out) {
   int64_t n = 0;
   memset(out, 0, sizeof *out);
@@ -131,13 +161,13 @@ static fc_status decode_tensor(load_state *s, const Onnx__TensorProto *t, const 
     owned->raw_data.len = 0;
     return FC_OK;
   }
-  out->data = fc_calloc(nbytes ? nbytes : 1, 1);
-  if (!out->data) return fc_fail(s->err, FC_ERR_NOMEM, "%s: out of memory for %zu bytes", what, nbytes);
-  if (external) return read_external(s, t, what, out->data, nbytes);
+  if (external) return read_external(s, t, what, &out->data, nbytes);
   if (t->has_raw_data && (t->raw_data.len || n == 0)) {
     if (t->raw_data.len != nbytes)
       return fc_fail(s->err, FC_ERR_INVALID, "%s: raw data holds %zu bytes, shape needs %zu", what,
                      t->raw_data.len, nbytes);
+    out->data = fc_malloc(nbytes);
+    if (!out->data) return fc_fail(s->err, FC_ERR_NOMEM, "%s: out of memory for %zu bytes", what, nbytes);
     if (nbytes) memcpy(out->data, t->raw_data.data, nbytes); /* ONNX raw data is little-endian, as is x86 */
     return FC_OK;
   }
@@ -151,6 +181,8 @@ static fc_status decode_tensor(load_state *s, const Onnx__TensorProto *t, const 
   }
   if (have != (size_t)n)
     return fc_fail(s->err, FC_ERR_INVALID, "%s: holds %zu values, shape needs %lld", what, have, (long long)n);
+  out->data = fc_malloc(nbytes);
+  if (!out->data) return fc_fail(s->err, FC_ERR_NOMEM, "%s: out of memory for %zu bytes", what, nbytes);
   for (int64_t i = 0; i < n; i++) {
     switch (out->dtype) {
       case FC_DT_FLOAT: ((float *)out->data)[i] = t->float_data[i]; break;
@@ -188,6 +220,11 @@ static fc_status decode_sparse(load_state *s, const Onnx__SparseTensorProto *sp,
   if (!st && !linear && !coords)
     st = fc_fail(s->err, FC_ERR_INVALID, "%s: sparse indices shape does not match %lld values", what, (long long)nnz);
   size_t es = fc_dtype_size(out->dtype);
+  int64_t dense_bytes = n * (int64_t)es; /* bounded by tensor_shape */
+  if (!st && dense_bytes > s->expand_budget)
+    st = fc_fail(s->err, FC_ERR_NOMEM, "%s: sparse tensors would expand to more than %lld MiB; refusing", what,
+                 (long long)((s->expand_budget + dense_bytes) >> 20));
+  if (!st) s->expand_budget -= dense_bytes;
   if (!st && !(out->data = fc_calloc((size_t)n, es))) st = fc_fail(s->err, FC_ERR_NOMEM, "%s: out of memory", what);
   for (int64_t k = 0; !st && k < nnz; k++) {
     int64_t at = 0;
@@ -332,6 +369,11 @@ static fc_status convert_model(load_state *s, const Onnx__ModelProto *m) {
     return fc_fail(s->err, FC_ERR_UNSUPPORTED, "opset %lld is not supported (flopcut reads opsets 7 to 21)",
                    (long long)g->opset);
   g->name = fc_strdup(gp->name ? gp->name : "");
+  /* indices are ints: a count beyond what the value table can hold is refused up front */
+  if (gp->n_node > FC_MAX_GRAPH_ITEMS || gp->n_input > FC_MAX_GRAPH_ITEMS || gp->n_output > FC_MAX_GRAPH_ITEMS ||
+      gp->n_initializer > FC_MAX_GRAPH_ITEMS || gp->n_sparse_initializer > FC_MAX_GRAPH_ITEMS)
+    return fc_fail(s->err, FC_ERR_UNSUPPORTED, "the graph has more than %d nodes, inputs, outputs or initializers",
+                   FC_MAX_GRAPH_ITEMS);
   for (size_t i = 0; i < gp->n_initializer; i++) {
     const Onnx__TensorProto *t = gp->initializer[i];
     char what[300];
@@ -405,11 +447,65 @@ static fc_status convert_model(load_state *s, const Onnx__ModelProto *m) {
   return FC_OK;
 }
 
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Walks the wire format with the schema's descriptors and checks how deep messages nest (iteration
+ * over fields, recursion only into message fields, at most FC_MAX_PROTO_DEPTH deep). Returns false
+ * only for too-deep nesting; other malformations are left for protobuf-c to report. */
+static bool proto_depth_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const uint8_t *end, int depth) {
+  if (depth > FC_MAX_PROTO_DEPTH) return false;
+  while (p < end) {
+    uint64_t key, len;
+    if (!read_varint(&p, end, &key)) return true;
+    switch (key & 7) {
+      case 0:
+        if (!read_varint(&p, end, &len)) return true;
+        break;
+      case 1:
+        if (end - p < 8) return true;
+        p += 8;
+        break;
+      case 5:
+        if (end - p < 4) return true;
+        p += 4;
+        break;
+      case 2: {
+        if (!read_varint(&p, end, &len) || len > (uint64_t)(end - p)) return true;
+        const ProtobufCFieldDescriptor *f =
+            key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3)) : NULL;
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+            !proto_depth_ok((const ProtobufCMessageDescriptor *)f->descriptor, p, p + len, depth + 1))
+          return false;
+        p += len;
+        break;
+      }
+      default:
+        return true; /* groups or garbage: protobuf-c rejects it */
+    }
+  }
+  return true;
+}
+
 fc_status fc_onnx_load_buffer(const uint8_t *buf, size_t len, const char *base_dir, fc_graph **out, fc_err *err) {
   *out = NULL;
+  if (!proto_depth_ok(&onnx__model_proto__descriptor, buf, buf + len, 0))
+    return fc_fail(err, FC_ERR_PARSE, "not a valid ONNX model: messages nest more than %d deep", FC_MAX_PROTO_DEPTH);
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
   if (!m) return fc_fail(err, FC_ERR_PARSE, "not a valid ONNX model: the protobuf does not parse (truncated or corrupt file?)");
-  load_state s = {fc_graph_new(), base_dir, err};
+  int64_t budget = (int64_t)len > FC_SPARSE_EXPAND_MIN / FC_SPARSE_EXPAND_RATIO ? (int64_t)len * FC_SPARSE_EXPAND_RATIO
+                                                                               : FC_SPARSE_EXPAND_MIN;
+  load_state s = {fc_graph_new(), base_dir, err, budget};
   fc_status st = s.g ? convert_model(&s, m) : fc_fail(err, FC_ERR_NOMEM, "out of memory");
   onnx__model_proto__free_unpacked(m, NULL);
   if (st) {

@@ -12,6 +12,17 @@ int64_t fc_numel(int rank, const int64_t *dims) {
   return n;
 }
 
+int64_t fc_sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (a <= 0 || b <= 0) return 0; /* counts are never negative */
+  return fc_mul_i64(a, b, &r) ? r : INT64_MAX;
+}
+
+int64_t fc_sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  return fc_add_i64(a, b, &r) ? r : (b > 0 ? INT64_MAX : INT64_MIN);
+}
+
 fc_status fc_need_arity(const fc_node *n, int lo, int hi, fc_err *err) {
   if (n->n_inputs < lo || n->n_inputs > hi)
     return fc_fail(err, FC_ERR_INVALID, "node '%s' (%s): has %d inputs, expected %d to %d", n->name, n->op_type,
@@ -47,12 +58,12 @@ fc_status fc_set_output(fc_graph *g, const fc_node *n, int i, int dtype, int ran
   if (rank < 0 || rank > FC_MAX_RANK)
     return fc_fail(err, FC_ERR_UNSUPPORTED, "node '%s' (%s): output rank %d exceeds %d", n->name, n->op_type, rank,
                    FC_MAX_RANK);
-  int64_t numel = 1;
+  int64_t span = 1; /* 0 counts as 1: an empty tensor must not carry absurd dims either */
   for (int d = 0; d < rank; d++) {
     if (dims[d] < 0)
       return fc_fail(err, FC_ERR_SHAPE, "node '%s' (%s): output dimension %d is negative (%lld)", n->name, n->op_type,
                      d, (long long)dims[d]);
-    if (!fc_mul_i64(numel, dims[d], &numel) || numel > FC_MAX_TENSOR_BYTES / 8)
+    if (!fc_mul_i64(span, dims[d] ? dims[d] : 1, &span) || span > FC_MAX_TENSOR_BYTES / 8)
       return fc_fail(err, FC_ERR_SHAPE, "node '%s' (%s): output '%s' would be too large", n->name, n->op_type, v->name);
   }
   v->dtype = dtype;
@@ -66,7 +77,8 @@ bool fc_alloc_output_data(fc_graph *g, const fc_node *n, int i) {
   if (!v) return false;
   int64_t numel = fc_value_numel(v);
   size_t es = fc_dtype_size(v->dtype);
-  if (numel < 0 || numel > FC_FOLD_MAX_ELEMS || es == 0) return false;
+  if (numel < 0 || numel > FC_FOLD_MAX_ELEMS || es == 0 || g->folded_elems + numel > FC_FOLD_BUDGET_ELEMS) return false;
+  g->folded_elems += numel;
   free(v->data);
   v->data = fc_calloc((size_t)numel, es);
   v->folded = v->data != NULL;

@@ -8,6 +8,9 @@
 /* Folding evaluates ops on constants up to this many output elements (shape subgraphs are tiny;
  * bigger constant results are left to the runtime). */
 #define FC_FOLD_MAX_ELEMS (1 << 20)
+/* ... and up to this many elements over the whole graph, so that thousands of folding nodes in a
+ * small hostile file cannot take gigabytes or minutes (beyond it, results are left unfolded). */
+#define FC_FOLD_BUDGET_ELEMS ((int64_t)1 << 24)
 
 /* Input i, failing with a message naming the node if it is absent or its shape unknown. */
 fc_status fc_need_input(const fc_graph *g, const fc_node *n, int i, fc_value **out, fc_err *err);
@@ -34,4 +37,7 @@ fc_status fc_broadcast(const fc_node *n, const fc_value *a, const fc_value *b, i
 /* Strides of `dims` broadcast into a rank-`rank` output (0 stride where broadcast). */
 void fc_broadcast_strides(const fc_value *v, int rank, const int64_t *out_dims, int64_t *strides);
 int64_t fc_numel(int rank, const int64_t *dims);
+/* Saturating arithmetic for cost counts: absurd shapes give INT64_MAX, never overflow. */
+int64_t fc_sat_mul(int64_t a, int64_t b);
+int64_t fc_sat_add(int64_t a, int64_t b);
 #endif

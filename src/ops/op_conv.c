@@ -95,8 +95,12 @@ static fc_status infer_conv(fc_graph *g, fc_node *n, fc_err *err) {
   if (x->rank < 3 || wt->rank != x->rank)
     return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Conv): input rank %d and weight rank %d must match and be ≥ 3",
                    n->name, x->rank, wt->rank);
+  if (x->dtype != wt->dtype)
+    return fc_fail(err, FC_ERR_INVALID, "node '%s' (Conv): input is %s but weight '%s' is %s", n->name,
+                   fc_dtype_name(x->dtype), wt->name, fc_dtype_name(wt->dtype));
   int64_t group = fc_attr_int(n, "group", 1);
-  if (group < 1 || x->dims[1] % group || wt->dims[0] % group || wt->dims[1] * group != x->dims[1])
+  /* group ≤ channels first, so the product below stays in range */
+  if (group < 1 || group > x->dims[1] || x->dims[1] % group || wt->dims[0] % group || wt->dims[1] * group != x->dims[1])
     return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Conv): %lld input channels do not match weight %lldx%lld with "
                    "group %lld", n->name, (long long)x->dims[1], (long long)wt->dims[0], (long long)wt->dims[1],
                    (long long)group);
@@ -119,8 +123,11 @@ static fc_status infer_conv_transpose(fc_graph *g, fc_node *n, fc_err *err) {
   if (st || (st = fc_need_input(g, n, 0, &x, err)) || (st = fc_need_input(g, n, 1, &wt, err))) return st;
   if (x->rank < 3 || wt->rank != x->rank)
     return fc_fail(err, FC_ERR_SHAPE, "node '%s' (ConvTranspose): input and weight ranks must match and be ≥ 3", n->name);
+  if (x->dtype != wt->dtype)
+    return fc_fail(err, FC_ERR_INVALID, "node '%s' (ConvTranspose): input is %s but weight '%s' is %s", n->name,
+                   fc_dtype_name(x->dtype), wt->name, fc_dtype_name(wt->dtype));
   int64_t group = fc_attr_int(n, "group", 1);
-  if (group < 1 || wt->dims[0] != x->dims[1] || x->dims[1] % group)
+  if (group < 1 || group > x->dims[1] || wt->dims[0] != x->dims[1] || x->dims[1] % group)
     return fc_fail(err, FC_ERR_SHAPE, "node '%s' (ConvTranspose): %lld input channels do not match weight with %lld",
                    n->name, (long long)x->dims[1], (long long)wt->dims[0]);
   for (int d = 0; d < wt->rank; d++)
@@ -177,38 +184,39 @@ static fc_status infer_global_pool(fc_graph *g, fc_node *n, fc_err *err) {
   return fc_set_output(g, n, 0, x->dtype, x->rank, dims, err);
 }
 
+/* Costs saturate (fc_sat_*): a hostile file's absurd sizes give INT64_MAX, never an overflow. */
 static int64_t kernel_elems(const fc_value *wt) {
   int64_t k = 1;
-  for (int d = 2; d < wt->rank; d++) k *= wt->dims[d];
+  for (int d = 2; d < wt->rank; d++) k = fc_sat_mul(k, wt->dims[d]);
   return k;
 }
 
 static void cost_conv(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   const fc_value *wt = fc_node_in(g, n, 1), *y = fc_node_out(g, n, 0);
   int64_t out = fc_value_numel(y);
-  c->macs = out * wt->dims[1] * kernel_elems(wt);
-  c->flops = 2 * c->macs + (fc_node_in(g, n, 2) ? out : 0);
+  c->macs = fc_sat_mul(fc_sat_mul(out, wt->dims[1]), kernel_elems(wt));
+  c->flops = fc_sat_add(fc_sat_mul(2, c->macs), fc_node_in(g, n, 2) ? out : 0);
   c->activations = out;
 }
 
 static void cost_conv_transpose(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   const fc_value *x = fc_node_in(g, n, 0), *wt = fc_node_in(g, n, 1), *y = fc_node_out(g, n, 0);
   int64_t out = fc_value_numel(y);
-  c->macs = fc_value_numel(x) * wt->dims[1] * kernel_elems(wt);
-  c->flops = 2 * c->macs + (fc_node_in(g, n, 2) ? out : 0);
+  c->macs = fc_sat_mul(fc_sat_mul(fc_value_numel(x), wt->dims[1]), kernel_elems(wt));
+  c->flops = fc_sat_add(fc_sat_mul(2, c->macs), fc_node_in(g, n, 2) ? out : 0);
   c->activations = out;
 }
 
 static void cost_pool(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   const fc_attr *k = fc_node_attr(n, "kernel_shape");
   int64_t ke = 1;
-  for (size_t i = 0; k && i < k->n_ints; i++) ke *= k->ints[i];
-  c->flops = fc_value_numel(fc_node_out(g, n, 0)) * ke;
+  for (size_t i = 0; k && i < k->n_ints; i++) ke = fc_sat_mul(ke, k->ints[i]);
+  c->flops = fc_sat_mul(fc_value_numel(fc_node_out(g, n, 0)), ke);
 }
 
 static void cost_global_pool(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   int64_t in = fc_value_numel(fc_node_in(g, n, 0)), out = fc_value_numel(fc_node_out(g, n, 0));
-  c->flops = in + (strcmp(n->op_type, "GlobalAveragePool") == 0 ? out : 0);
+  c->flops = fc_sat_add(in, strcmp(n->op_type, "GlobalAveragePool") == 0 ? out : 0);
 }
 
 const fc_op_def fc_ops_conv[] = {

@@ -109,9 +109,10 @@ static fc_status fold(fc_graph *g, fc_node *n, const elt_rule *r, int out_dtype)
   fc_value *out = fc_node_out(g, n, 0);
   int rank = out->rank;
   int64_t numel = fc_value_numel(out);
-  int64_t strides[ELT_MAX_IN][FC_MAX_RANK];
+  int64_t strides[ELT_MAX_IN][FC_MAX_RANK] = {{0}};
   int nin = n->n_inputs;
-  for (int i = 0; i < nin; i++) fc_broadcast_strides(fc_node_in(g, n, i), rank, out->dims, strides[i]);
+  for (int i = 0; i < nin; i++) /* Clip's omitted min/max have no value */
+    if (fc_node_in(g, n, i)) fc_broadcast_strides(fc_node_in(g, n, i), rank, out->dims, strides[i]);
   bool is_where = !strcmp(n->op_type, "Where"), is_clip = !strcmp(n->op_type, "Clip");
   bool c_fmod = !strcmp(n->op_type, "Mod") && fc_attr_int(n, "fmod", 0) != 0;
   for (int64_t e = 0; e < numel; e++) {
@@ -179,6 +180,27 @@ static fc_status infer_eltwise(fc_graph *g, fc_node *n, fc_err *err) {
     memcpy(tmp.dims, dims, sizeof dims);
     if ((st = fc_broadcast(n, &tmp, b, &rank, dims, err))) return st;
   }
+  if (is_clip)
+    for (int i = 1; i < n->n_inputs; i++) {
+      fc_value *b = fc_node_in(g, n, i);
+      if (b && fc_value_numel(b) != 1)
+        return fc_fail(err, FC_ERR_INVALID, "node '%s' (Clip): '%s' must be a scalar", n->name, b->name);
+    }
+  /* operands share one element type (Pow's exponent and Where's condition excepted) */
+  bool typed_same = !is_where && !is_clip && strcmp(n->op_type, "Pow") != 0;
+  for (int i = 1; typed_same && i < n->n_inputs; i++) {
+    fc_value *b = fc_node_in(g, n, i);
+    if (b && b->dtype != a->dtype)
+      return fc_fail(err, FC_ERR_INVALID, "node '%s' (%s): input '%s' is %s but '%s' is %s", n->name, n->op_type,
+                     b->name, fc_dtype_name(b->dtype), a->name, fc_dtype_name(a->dtype));
+  }
+  if (is_where) {
+    fc_value *y;
+    if ((st = fc_need_input(g, n, 2, &y, err))) return st;
+    if (y->dtype != fc_node_in(g, n, 1)->dtype)
+      return fc_fail(err, FC_ERR_INVALID, "node '%s' (Where): inputs '%s' and '%s' differ in type", n->name,
+                     fc_node_in(g, n, 1)->name, y->name);
+  }
   int dtype = a->dtype;
   if (is_where) {
     fc_value *x;
@@ -209,7 +231,7 @@ static int64_t per_elem_flops(const fc_graph *g, const fc_node *n, const elt_rul
 
 static void cost_eltwise(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   int64_t out = fc_value_numel(fc_node_out(g, n, 0));
-  c->flops = out * per_elem_flops(g, n, rule_of(n->op_type));
+  c->flops = fc_sat_mul(out, per_elem_flops(g, n, rule_of(n->op_type)));
 }
 
 #define ROW(name) {name, infer_eltwise, cost_eltwise}

@@ -95,7 +95,8 @@ static fc_status infer_reduce(fc_graph *g, fc_node *n, fc_err *err) {
     else if (keep) dims[r++] = 1;
   }
   if ((st = fc_set_output(g, n, 0, x->dtype, r, dims, err))) return st;
-  if (!x->data || !fc_alloc_output_data(g, n, 0)) return FC_OK;
+  /* the fold walks the whole input: bounded like an output, or a 256 MB constant would take seconds */
+  if (!x->data || fc_value_numel(x) > FC_FOLD_MAX_ELEMS || !fc_alloc_output_data(g, n, 0)) return FC_OK;
   /* fold: walk the input, accumulate into the output slot its non-reduced coordinates name */
   fc_value *y = fc_node_out(g, n, 0);
   int64_t out_n = fc_value_numel(y), in_n = fc_value_numel(x), count = out_n ? in_n / out_n : 0;
@@ -129,7 +130,7 @@ static void cost_per_elem(const fc_graph *g, const fc_node *n, fc_node_cost *c) 
   int per = 2; /* BatchNormalization at inference: one multiply, one add */
   if (!strcmp(n->op_type, "LayerNormalization") || !strcmp(n->op_type, "InstanceNormalization")) per = 8;
   if (!strcmp(n->op_type, "Softmax") || !strcmp(n->op_type, "LogSoftmax")) per = 5;
-  c->flops = out * per;
+  c->flops = fc_sat_mul(out, per);
 }
 
 static void cost_reduce(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
@@ -138,8 +139,8 @@ static void cost_reduce(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   const fc_value *axes_in = fc_node_in(g, n, 1);
   bool no_axes = (!axes_attr || axes_attr->n_ints == 0) && (!axes_in || fc_value_numel(axes_in) == 0);
   if (no_axes && fc_attr_int(n, "noop_with_empty_axes", 0)) return; /* the output is the input */
-  c->flops = in + (!strcmp(n->op_type, "ReduceMean") || !strcmp(n->op_type, "ReduceL2") ? out : 0) +
-             (!strcmp(n->op_type, "ReduceL2") ? in : 0);
+  c->flops = fc_sat_add(fc_sat_add(in, !strcmp(n->op_type, "ReduceMean") || !strcmp(n->op_type, "ReduceL2") ? out : 0),
+                        !strcmp(n->op_type, "ReduceL2") ? in : 0);
 }
 
 const fc_op_def fc_ops_norm[] = {

@@ -88,7 +88,7 @@ static void cost_resize(const fc_graph *g, const fc_node *n, fc_node_cost *c) {
   int per_axis = !strcmp(mode, "linear") || !strcmp(mode, "bilinear") ? 3 : !strcmp(mode, "cubic") ? 8 : 0;
   int axes = 0;
   for (int d = 0; d < x->rank; d++) axes += x->dims[d] != y->dims[d];
-  c->flops = fc_value_numel(y) * per_axis * axes;
+  c->flops = fc_sat_mul(fc_value_numel(y), per_axis * axes);
 }
 
 const fc_op_def fc_ops_resize[] = {

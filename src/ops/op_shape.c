@@ -200,7 +200,8 @@ static fc_status infer_concat(fc_graph *g, fc_node *n, fc_err *err) {
       return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Concat): too large", n->name);
   }
   if ((st = fc_set_output(g, n, 0, x0->dtype, x0->rank, dims, err))) return st;
-  if (!fc_all_inputs_const(g, n) || !fc_alloc_output_data(g, n, 0)) return FC_OK;
+  /* (an empty result is not folded: its loops could still spin over huge outer dims) */
+  if (!fc_all_inputs_const(g, n) || fc_numel(x0->rank, dims) == 0 || !fc_alloc_output_data(g, n, 0)) return FC_OK;
   fc_value *y = fc_node_out(g, n, 0);
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; d++) outer *= dims[d];
@@ -241,8 +242,12 @@ static fc_status infer_split(fc_graph *g, fc_node *n, fc_err *err) {
     ns = no;
   }
   int64_t sum = 0;
-  for (int i = 0; i < no; i++) sum += sizes[i] >= 0 ? sizes[i] : -(1 << 30);
-  if (ns != no || sum != x->dims[axis]) {
+  bool sizes_ok = ns == no;
+  for (int i = 0; i < no && sizes_ok; i++) { /* each size in [0, dim]: the sum cannot overflow */
+    sizes_ok = sizes[i] >= 0 && sizes[i] <= x->dims[axis];
+    sum += sizes_ok ? sizes[i] : 0;
+  }
+  if (!sizes_ok || sum != x->dims[axis]) {
     free(sizes);
     return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Split): split sizes do not add up to %lld", n->name, (long long)x->dims[axis]);
   }
@@ -252,7 +257,7 @@ static fc_status infer_split(fc_graph *g, fc_node *n, fc_err *err) {
     memcpy(dims, x->dims, sizeof dims);
     dims[axis] = sizes[i];
     st = fc_set_output(g, n, i, x->dtype, x->rank, dims, err);
-    if (!st && x->data && fc_alloc_output_data(g, n, i)) {
+    if (!st && x->data && fc_value_numel(x) > 0 && fc_alloc_output_data(g, n, i)) {
       fc_value *y = fc_node_out(g, n, i);
       int64_t outer = 1, inner = 1;
       for (int d = 0; d < axis; d++) outer *= x->dims[d];
@@ -310,8 +315,11 @@ static fc_status infer_slice(fc_graph *g, fc_node *n, fc_err *err) {
     seen[a] = true;
     int64_t sp = nst ? steps[i] : 1, dim = x->dims[a];
     if (sp == 0) return fc_fail(err, FC_ERR_INVALID, "node '%s' (Slice): step 0", n->name);
+    /* a step longer than the axis takes at most one element: clamping it keeps the arithmetic in range */
+    if (sp > dim) sp = dim > 0 ? dim : 1;
+    if (sp < -dim) sp = dim > 0 ? -dim : -1;
     int64_t b = clamp_index(starts[i], dim, sp > 0, false), e = clamp_index(ends[i], dim, sp > 0, true);
-    int64_t len = sp > 0 ? (e > b ? (e - b + sp - 1) / sp : 0) : (b > e ? (b - e + (-sp) - 1) / (-sp) : 0);
+    int64_t len = sp > 0 ? (e > b ? (e - b - 1) / sp + 1 : 0) : (b > e ? (b - e - 1) / -sp + 1 : 0);
     begin[a] = b;
     step[a] = sp;
     dims[a] = len;
@@ -355,7 +363,7 @@ static fc_status infer_gather(fc_graph *g, fc_node *n, fc_err *err) {
                        (long long)v, (long long)x->dims[axis]);
     }
   if ((st = fc_set_output(g, n, 0, x->dtype, r, dims, err))) return st;
-  if (!x->data || !idx->data || !fc_alloc_output_data(g, n, 0)) return FC_OK;
+  if (!x->data || !idx->data || fc_numel(r, dims) == 0 || !fc_alloc_output_data(g, n, 0)) return FC_OK;
   fc_value *y = fc_node_out(g, n, 0);
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; d++) outer *= x->dims[d];
@@ -415,6 +423,7 @@ static fc_status infer_constant(fc_graph *g, fc_node *n, fc_err *err) {
   y->data = fc_malloc(bytes);
   if (!y->data) return fc_fail(err, FC_ERR_NOMEM, "node '%s' (Constant): out of memory", n->name);
   y->from_constant_node = true;
+  if (bytes == 0) return FC_OK; /* empty list: nothing to copy (and the source may be NULL) */
   if (a->t) memcpy(y->data, a->t->data, bytes);
   else if (t.dtype == FC_DT_FLOAT && t.rank == 0) ((float *)y->data)[0] = a->f;
   else if (t.rank == 0) ((int64_t *)y->data)[0] = a->i;
@@ -498,6 +507,8 @@ static fc_status infer_range(fc_graph *g, fc_node *n, fc_err *err) {
     if (!in[i]->data || fc_value_numel(in[i]) != 1)
       return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Range): start, limit and delta must be constant scalars", n->name);
   int dt = in[0]->dtype;
+  if (in[1]->dtype != dt || in[2]->dtype != dt)
+    return fc_fail(err, FC_ERR_INVALID, "node '%s' (Range): start, limit and delta must have the same type", n->name);
   double start = fc_data_get_f64(dt, in[0]->data, 0), limit = fc_data_get_f64(dt, in[1]->data, 0),
          delta = fc_data_get_f64(dt, in[2]->data, 0);
   if (delta == 0 || !isfinite(start) || !isfinite(limit) || !isfinite(delta))
@@ -509,7 +520,8 @@ static fc_status infer_range(fc_graph *g, fc_node *n, fc_err *err) {
   fc_value *y = fc_node_out(g, n, 0);
   for (int64_t e = 0; e < len; e++) {
     if (fc_dtype_is_int(dt))
-      fc_data_set_i64(dt, y->data, e, fc_data_get_i64(dt, in[0]->data, 0) + e * fc_data_get_i64(dt, in[2]->data, 0));
+      fc_data_set_i64(dt, y->data, e, (int64_t)((uint64_t)fc_data_get_i64(dt, in[0]->data, 0) +
+                                                (uint64_t)e * (uint64_t)fc_data_get_i64(dt, in[2]->data, 0)));
     else
       fc_data_set_f64(dt, y->data, e, start + (double)e * delta);
   }
@@ -538,8 +550,11 @@ static fc_status infer_pad(fc_graph *g, fc_node *n, fc_err *err) {
   for (int i = 0; i < na; i++) {
     int64_t a;
     if ((st = fc_norm_axis(n, axes[i], x->rank, &a, err))) return st;
+    /* bounds first, so the sum below cannot overflow; negative pads crop */
+    if (pads[i] > (1 << 24) || pads[na + i] > (1 << 24) || pads[i] < -x->dims[a] || pads[na + i] < -x->dims[a])
+      return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Pad): pads make axis %lld invalid", n->name, (long long)a);
     dims[a] += pads[i] + pads[na + i];
-    if (dims[a] < 0 || pads[i] > (1 << 24) || pads[na + i] > (1 << 24))
+    if (dims[a] < 0)
       return fc_fail(err, FC_ERR_SHAPE, "node '%s' (Pad): pads make axis %lld invalid", n->name, (long long)a);
   }
   return fc_set_output(g, n, 0, x->dtype, x->rank, dims, err);

@@ -9,6 +9,9 @@ fc_status fc_fail(fc_err *err, fc_status status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* names come from untrusted files: keep the message one printable line */
+    for (char *p = err->msg; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     err->status = status;
   }
   return status;
