@@ -501,3 +501,103 @@ def test_usage_errors(tmp_path, args, words):
     msg = p.stderr.strip()
     assert msg and words in msg, msg
     assert not (tmp_path / "X.onnx").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Channel axes of every weight layout, checked with numpy: N:M groups and blocks run where the
+# README says, tail blocks compete by RMS, and ONNX Runtime runs each result.
+
+def one_node_model(path, op, x_shape, w, attrs, weight_first, y_shape):
+    names = ["W", "x"] if weight_first else ["x", "W"]
+    node = helper.make_node(op, names, ["y"], name="n_" + op, **attrs)
+    g = helper.make_graph([node], "one", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+                          [numpy_helper.from_array(w, "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
+RNG = np.random.RandomState(3)
+LAYOUTS = {
+    # name: (op, x shape, weight, attrs, weight_first, y shape, out_axis, in_axis)
+    "conv": ("Conv", [1, 8, 5, 5], RNG.standard_normal((12, 8, 3, 3)), {}, False, [1, 12, 3, 3], 0, 1),
+    "conv_transpose": ("ConvTranspose", [1, 8, 5, 5], RNG.standard_normal((8, 6, 3, 3)), {}, False, [1, 6, 7, 7], 1, 0),
+    "gemm_b": ("Gemm", [3, 8], RNG.standard_normal((8, 6)), {}, False, [3, 6], 1, 0),
+    "gemm_bt": ("Gemm", [3, 8], RNG.standard_normal((6, 8)), {"transB": 1}, False, [3, 6], 0, 1),
+    "gemm_at": ("Gemm", [8, 6], RNG.standard_normal((8, 3)), {"transA": 1}, True, [3, 6], 1, 0),
+    "matmul_batched": ("MatMul", [2, 3, 8], RNG.standard_normal((2, 8, 6)), {}, False, [2, 3, 6], 2, 1),
+    "matmul_a": ("MatMul", [8, 6], RNG.standard_normal((3, 8)), {}, True, [3, 6], 0, 1),
+}
+
+
+def blocks_of(w, out_axis, in_axis, bo, bi):
+    """[..., n_out/bo, bo, n_in/bi, bi] (tails padded with NaN) of the weight's (out, in) plane."""
+    v = np.moveaxis(w, [out_axis, in_axis], [-2, -1]).astype(np.float64)
+    no, ni = v.shape[-2], v.shape[-1]
+    po, pi = -no % bo, -ni % bi
+    v = np.pad(v, [(0, 0)] * (v.ndim - 2) + [(0, po), (0, pi)], constant_values=np.nan)
+    v = v.reshape(v.shape[:-2] + (v.shape[-2] // bo, bo, v.shape[-1] // bi, bi))
+    return np.moveaxis(v, -3, -2).reshape(-1, bo * bi)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_layout_axes(tmp_path, name):
+    need_bin()
+    op, x_shape, w, attrs, wfirst, y_shape, out_axis, in_axis = LAYOUTS[name]
+    w = (w * 0.1).astype(np.float32)
+    src = str(tmp_path / "m.onnx")
+    one_node_model(src, op, x_shape, w, attrs, wfirst, y_shape)
+    x = RNG.standard_normal(x_shape).astype(np.float32)
+    # N:M along the input axis
+    out = str(tmp_path / "nm.onnx")
+    p = run(BIN, "prune", src, "-o", out, "--nm", "2:4", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    after = load_weights(out)[1]["W"]
+    g_before = np.moveaxis(w, in_axis, -1).reshape(-1, 4)
+    g_after = np.moveaxis(after, in_axis, -1).reshape(-1, 4)
+    assert np.all(np.count_nonzero(g_after, axis=1) == 2)
+    kept_min = np.where(g_after != 0, np.abs(g_before), np.inf).min(axis=1)
+    assert np.all(np.where(g_after == 0, np.abs(g_before), -np.inf).max(axis=1) <= kept_min)
+    assert np.all(np.isfinite(ort_run(out, {"x": x})[0]))
+    # 4x2 blocks over (out, in), 50 %: whole blocks go, by RMS (tails included)
+    out = str(tmp_path / "blk.onnx")
+    p = run(BIN, "prune", src, "-o", out, "--block", "4x2", "--sparsity", "0.5", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    bb, ba = blocks_of(w, out_axis, in_axis, 4, 2), blocks_of(after := load_weights(out)[1]["W"], out_axis, in_axis, 4, 2)
+    real = ~np.isnan(bb)
+    gone = np.array([not np.any(r[m]) for r, m in zip(ba, real)])
+    for r, m, b in zip(ba, real, bb):
+        assert not np.any(r[m]) or np.array_equal(r[m], b[m]), "a block was cut partly"
+    rms = np.array([math.sqrt(np.mean(b[m] ** 2)) for b, m in zip(bb, real)], np.float32)
+    assert gone.any() and (~gone).any()
+    assert rms[gone].max() <= rms[~gone].min()
+    assert int(real[gone].sum()) <= math.floor(0.5 * w.size)
+    assert np.all(np.isfinite(ort_run(out, {"x": x})[0]))
+
+
+def test_external_data_written_inline(tmp_path):
+    """A model keeping its weights in external data: the output, in another folder, is self-contained."""
+    need_bin()
+    src_dir, out_dir = tmp_path / "src", tmp_path / "out"
+    src_dir.mkdir()
+    out_dir.mkdir()
+    op, x_shape, w, attrs, wfirst, y_shape, _, _ = LAYOUTS["conv"]
+    w = (w * 0.1).astype(np.float32)
+    one_node_model(str(tmp_path / "tmp.onnx"), op, x_shape, w, attrs, wfirst, y_shape)
+    m = onnx.load(str(tmp_path / "tmp.onnx"))
+    m.graph.initializer.append(numpy_helper.from_array(np.arange(64, dtype=np.float32), "unused_big"))
+    onnx.save_model(m, str(src_dir / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.bin", size_threshold=0)
+    out = str(out_dir / "p.onnx")
+    p = run(BIN, "prune", str(src_dir / "m.onnx"), "-o", out, "--sparsity", "0.5")
+    assert p.returncode == 0, p.stderr
+    assert os.listdir(out_dir) == ["p.onnx"]
+    pm = onnx.load(out, load_external_data=False)
+    assert all(t.data_location != TensorProto.EXTERNAL for t in pm.graph.initializer)
+    after = {t.name: numpy_helper.to_array(t) for t in pm.graph.initializer}
+    assert np.array_equal(after["unused_big"], np.arange(64, dtype=np.float32))
+    assert int(np.count_nonzero(after["W"] == 0)) == w.size // 2
+    x = RNG.standard_normal(x_shape).astype(np.float32)
+    assert np.all(np.isfinite(ort_run(out, {"x": x})[0]))
