@@ -257,12 +257,14 @@ def test_sparse_initializer_out_of_range(tmp, indices):
 
 
 def test_sparse_initializer_too_large_dense(tmp):
-    """Two values claiming a 64 G-element dense tensor: refused, nothing allocated."""
+    """Two values claiming a 4 GB dense tensor (legal size, absurd for a 200-byte file): refused by the
+    densify budget before anything is allocated; 64 G elements are refused as too large outright."""
     values = numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "w")
     idx = numpy_helper.from_array(np.array([0, 1], np.int64), "w_idx")
-    sp = oh.make_sparse_tensor(values, idx, [1 << 18, 1 << 18])
-    m = make_model([oh.make_node("Relu", ["w"], ["y"], name="relu")], [], [vi("y", None)], sparse=[sp])
-    assert_one_line_error(run(save(m, tmp)), "'w'")
+    for dims, needle in (([1 << 15, 1 << 15], "would expand"), ([1 << 18, 1 << 18], "too large")):
+        sp = oh.make_sparse_tensor(values, idx, dims)
+        m = make_model([oh.make_node("Relu", ["w"], ["y"], name="relu")], [], [vi("y", None)], sparse=[sp])
+        assert_one_line_error(run(save(m, tmp)), "'w'", needle)
 
 
 def test_absurd_attribute_values(tmp):
