@@ -176,6 +176,7 @@ static const char *layer_status(const fc_prune_layer *l) {
 }
 
 static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0.0; }
+static double sparsity(int64_t kept, int64_t n) { return n ? 1.0 - (double)kept / (double)n : 0.0; }
 
 typedef struct totals {
   int64_t weights, kept;
@@ -230,7 +231,7 @@ static void print_json(const prune_args *a, const fc_prune_set *s, const fc_prun
     }
     printf("],\"weights\":%lld,\"kept\":%lld,\"sparsity\":%.6f,\"floor\":%lld,\"dense_macs\":%lld,"
            "\"nonzero_macs\":%lld,\"status\":\"%s\",\"note\":",
-           (long long)l->numel, (long long)l->nnz, 1.0 - ratio(l->nnz, l->numel), (long long)l->floor,
+           (long long)l->numel, (long long)l->nnz, sparsity(l->nnz, l->numel), (long long)l->floor,
            (long long)l->macs, (long long)layer_nz_macs(s, l), layer_status(l));
     if (l->note[0]) fc_json_str(stdout, l->note);
     else printf("null");
@@ -249,13 +250,16 @@ static void print_json(const prune_args *a, const fc_prune_set *s, const fc_prun
   totals t = sum_layers(s);
   const fc_cost_totals *ct = &m->totals;
   printf("],\"totals\":{\"layers\":%zu,\"weights\":%lld,\"kept\":%lld,\"sparsity\":%.6f,\"target_removed\":",
-         s->n_layers, (long long)t.weights, (long long)t.kept, 1.0 - ratio(t.kept, t.weights));
+         s->n_layers, (long long)t.weights, (long long)t.kept, sparsity(t.kept, t.weights));
   if (r->target_removed >= 0) printf("%lld", (long long)r->target_removed);
   else printf("null");
-  printf(",\"floor\":%lld,\"dense_macs\":%lld,\"nonzero_macs\":%lld,\"macs_kept\":%.6f,\"mac_reduction\":%.6f},"
-         "\"warnings\":[",
-         (long long)r->floor_weights, (long long)ct->macs, (long long)ct->nonzero_macs, ratio(ct->nonzero_macs, ct->macs),
-         ratio(ct->macs, ct->nonzero_macs));
+  /* no MACs at all: nothing was reduced; every MAC removed: the reduction is unbounded (null) */
+  printf(",\"floor\":%lld,\"dense_macs\":%lld,\"nonzero_macs\":%lld,\"macs_kept\":%.6f,\"mac_reduction\":",
+         (long long)r->floor_weights, (long long)ct->macs, (long long)ct->nonzero_macs,
+         ct->macs ? ratio(ct->nonzero_macs, ct->macs) : 1.0);
+  if (ct->macs && !ct->nonzero_macs) printf("null");
+  else printf("%.6f", ct->macs ? ratio(ct->macs, ct->nonzero_macs) : 1.0);
+  printf("},\"warnings\":[");
   if (r->warning[0]) fc_json_str(stdout, r->warning);
   printf("]}\n");
 }
@@ -299,16 +303,17 @@ static void print_table(const prune_args *a, const fc_prune_set *s, const fc_pru
     else if (l->n_nodes > 1) snprintf(note, sizeof note, "shared by %d nodes", l->n_nodes);
     else note[0] = '\0';
     printf("%-30s %-6s %11s %11s %6.2f%% %8s %8s  %s\n", name, op, fc_fmt_int(l->numel, b1, sizeof b1),
-           fc_fmt_int(l->nnz, b2, sizeof b2), 100.0 * (1.0 - ratio(l->nnz, l->numel)),
+           fc_fmt_int(l->nnz, b2, sizeof b2), 100.0 * (sparsity(l->nnz, l->numel)),
            fc_fmt_si((double)l->macs, b3, sizeof b3), fc_fmt_si((double)layer_nz_macs(s, l), b4, sizeof b4), note);
   }
   totals t = sum_layers(s);
   const fc_cost_totals *ct = &s->model->totals;
   printf("\ntotals  %zu layers: %s weights, %s kept (%.2f%% sparse)\n", s->n_layers, fc_fmt_int(t.weights, b1, sizeof b1),
-         fc_fmt_int(t.kept, b2, sizeof b2), 100.0 * (1.0 - ratio(t.kept, t.weights)));
-  printf("MACs    %s dense -> %s nonzero (%.2f%% kept, %.2fx fewer)\n", fc_fmt_int(ct->macs, b1, sizeof b1),
-         fc_fmt_int(ct->nonzero_macs, b2, sizeof b2), 100.0 * ratio(ct->nonzero_macs, ct->macs),
-         ratio(ct->macs, ct->nonzero_macs));
+         fc_fmt_int(t.kept, b2, sizeof b2), 100.0 * (sparsity(t.kept, t.weights)));
+  printf("MACs    %s dense -> %s nonzero (%.2f%% kept", fc_fmt_int(ct->macs, b1, sizeof b1),
+         fc_fmt_int(ct->nonzero_macs, b2, sizeof b2), ct->macs ? 100.0 * ratio(ct->nonzero_macs, ct->macs) : 100.0);
+  if (ct->nonzero_macs) printf(", %.2fx fewer)\n", ct->macs ? ratio(ct->macs, ct->nonzero_macs) : 1.0);
+  else printf(")\n");
   for (size_t i = 0; i < s->n_skipped; i++)
     printf("not pruned: %s (%s): %s\n", s->skipped[i].node, s->skipped[i].op_type, s->skipped[i].reason);
   if (a->dry_run) printf("dry run: nothing written\n");

@@ -307,15 +307,16 @@ void fc_prune_set_free(fc_prune_set *s) {
   free(s);
 }
 
-void fc_prune_finish(fc_prune_set *s) {
+void fc_prune_layer_sync(fc_prune_set *s, fc_prune_layer *l) {
   fc_graph *g = s->model->graph;
-  for (size_t i = 0; i < s->n_layers; i++) {
-    fc_prune_layer *l = &s->layers[i];
-    l->nnz = fc_prune_count_nonzero(l->w, l->numel);
-    for (int c = 0; c < l->n_copies; c++) {
-      fc_value *v = &g->values[l->copies[c]];
-      if (v->data && fc_value_numel(v) == l->numel) memcpy(v->data, l->w, (size_t)l->numel * sizeof(float));
-    }
+  l->nnz = fc_prune_count_nonzero(l->w, l->numel);
+  for (int c = 0; c < l->n_copies; c++) {
+    fc_value *v = &g->values[l->copies[c]];
+    if (v->data && fc_value_numel(v) == l->numel) memcpy(v->data, l->w, (size_t)l->numel * sizeof(float));
   }
-  fc_cost_compute(g, s->model->states, s->model->costs, &s->model->totals);
+}
+
+void fc_prune_finish(fc_prune_set *s) {
+  for (size_t i = 0; i < s->n_layers; i++) fc_prune_layer_sync(s, &s->layers[i]);
+  fc_cost_compute(s->model->graph, s->model->states, s->model->costs, &s->model->totals);
 }

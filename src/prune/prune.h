@@ -109,6 +109,10 @@ fc_status fc_prune_block(fc_prune_set *s, int bo, int bi, double sparsity, doubl
  * the model's costs. */
 void fc_prune_finish(fc_prune_set *s);
 
+/* After changing one layer's weights by hand: copies them into its folded copies and recounts its
+ * nonzeros (the model's costs are not recomputed: fc_prune_finish does that). */
+void fc_prune_layer_sync(fc_prune_set *s, fc_prune_layer *l);
+
 /* Nonzero elements of w[0..n). */
 int64_t fc_prune_count_nonzero(const float *w, int64_t n);
 /* Zeroes the n - keep smallest |w| among the n elements at base + k·stride (k < n), ties removed
