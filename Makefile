@@ -11,7 +11,7 @@ WARN    += -Werror
 endif
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -fPIC -fopenmp $(WARN) $(CFLAGS) -Iinclude -Isrc -I$(GEN)
-LDLIBS  := -lprotobuf-c -lz -lm -fopenmp
+LDLIBS  := -lprotobuf-c -ldnnl -lz -lm -fopenmp
 
 LIB_SRC := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))

@@ -68,6 +68,57 @@ size_t fc_model_node_count(const fc_model *model);
 fc_status fc_model_node_cost(const fc_model *model, size_t i, fc_node_cost *out);
 void fc_model_totals(const fc_model *model, fc_cost_totals *out);
 
+/* ---- running a model: load → plan → run ------------------------------------------------------
+ * A plan is built once for the model's (fixed) input shapes: one kernel per node, weights packed,
+ * every activation placed in one arena. Runs allocate nothing. A plan is not reentrant: run it
+ * from one thread at a time (it uses its own thread pool of `threads`). The model must outlive it. */
+typedef struct fc_plan fc_plan;
+
+typedef struct fc_plan_options {
+  int threads; /* 0: all cores */
+} fc_plan_options;
+
+/* A tensor crossing the API: dtype is an ONNX element type (1 = float32, 7 = int64, ...). */
+typedef struct fc_tensor_view {
+  const char *name;
+  int dtype;
+  int rank;
+  int64_t dims[8];
+  void *data;
+} fc_tensor_view;
+
+fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_options *options, fc_plan **out);
+void fc_plan_free(fc_plan *plan);
+int fc_plan_threads(const fc_plan *plan);
+
+/* The plan's inputs and outputs (name, dtype, shape; data NULL). Strings live as long as the plan. */
+size_t fc_plan_input_count(const fc_plan *plan);
+fc_status fc_plan_input(const fc_plan *plan, size_t i, fc_tensor_view *out);
+size_t fc_plan_output_count(const fc_plan *plan);
+fc_status fc_plan_output(const fc_plan *plan, size_t i, fc_tensor_view *out);
+
+/* Runs the plan. inputs are matched by name (or by position when name is NULL) and must have the
+ * planned dtype and shape. outputs[i] names an output (or, with name NULL, the i-th); if its data is
+ * set, the result is copied there (dtype and dims must match the plan's), otherwise data is pointed
+ * at the plan's own buffer, valid until the next run or fc_plan_free; dtype/rank/dims are filled. */
+fc_status fc_plan_run(fc_ctx *ctx, fc_plan *plan, const fc_tensor_view *inputs, size_t n_in, fc_tensor_view *outputs,
+                      size_t n_out);
+
+/* Profiling: one step per executed kernel (fused nodes count once, layout conversions are steps). */
+typedef struct fc_plan_step_info {
+  const char *name;     /* the node's name */
+  const char *op_type;  /* ONNX op type, or "fc.ToNHWC"/"fc.ToPlain" for layout conversions */
+  const char *fused;    /* ops folded into this step ("BatchNormalization+Relu"), "" if none */
+  int64_t macs, flops;  /* of the step's node, fused ops excluded */
+} fc_plan_step_info;
+size_t fc_plan_step_count(const fc_plan *plan);
+fc_status fc_plan_step(const fc_plan *plan, size_t i, fc_plan_step_info *out);
+/* Like fc_plan_run, also timing each step: step_ms[i] receives step i's wall time (one run). */
+fc_status fc_plan_run_profiled(fc_ctx *ctx, fc_plan *plan, const fc_tensor_view *inputs, size_t n_in,
+                               fc_tensor_view *outputs, size_t n_out, double *step_ms);
+/* Bytes of the activation arena (every intermediate value of a run lives in it). */
+size_t fc_plan_arena_bytes(const fc_plan *plan);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,8 @@
 #include <stdio.h>
 
 int fc_cmd_profile(int argc, char **argv);
+int fc_cmd_run(int argc, char **argv);
+int fc_cmd_bench(int argc, char **argv);
 int fc_cmd_prune(int argc, char **argv);
 
 /* Writes s as a JSON string literal (quoted, escaped). */
@@ -16,4 +18,21 @@ const char *fc_fmt_int(int64_t v, char *buf, size_t n);
 const char *fc_fmt_si(double v, char *buf, size_t n);
 /* Prints "flopcut: <msg>" on stderr; returns the exit code to use. */
 int fc_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --input NAME=FILE.npy handling shared by run and bench (src/cli/model_inputs.c). */
+#include "data/array.h"
+#define FC_CLI_MAX_INPUTS 16
+typedef struct fc_cli_inputs {
+  int n;
+  char names[FC_CLI_MAX_INPUTS][256];
+  fc_array arrays[FC_CLI_MAX_INPUTS];
+  fc_tensor_view views[FC_CLI_MAX_INPUTS];
+} fc_cli_inputs;
+/* Reads the .npy files of specs ("NAME=FILE" or, by position, "FILE"), checks them against the
+ * model's inputs (dtype, fixed dims, none missing when require_all) and loads the model with their
+ * shapes plus `shapes`. Returns 0, or prints one error line and returns the exit code. */
+int fc_cli_load_model(fc_ctx *ctx, const char *cmd, const char *model_path, char **specs, int n_specs,
+                      const fc_input_shape *shapes, int n_shapes, bool require_all, fc_cli_inputs *in,
+                      fc_model **model);
+void fc_cli_inputs_free(fc_cli_inputs *in);
 #endif

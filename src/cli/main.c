@@ -8,6 +8,8 @@ static void usage(FILE *f) {
         "\n"
         "commands:\n"
         "  profile MODEL   count MACs, FLOPs, params, activations and sparsity per layer\n"
+        "  run MODEL       run the model on .npy inputs, write its outputs as .npy\n"
+        "  bench MODEL     time the model (median, min, GFLOP/s; per-op-type breakdown)\n"
         "  prune MODEL     zero weights (Global MP, per layer, N:M, blocks) and write the ONNX\n"
         "\n"
         "Run 'flopcut COMMAND --help' for a command's options.\n",
@@ -28,6 +30,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "profile")) return fc_cmd_profile(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "run")) return fc_cmd_run(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "bench")) return fc_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(argv[1], "prune")) return fc_cmd_prune(argc - 1, argv + 1);
   fprintf(stderr, "flopcut: unknown command '%s'\n", argv[1]);
   usage(stderr);

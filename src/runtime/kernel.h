@@ -12,7 +12,17 @@ typedef struct fc_exec_node {
   void *state;         /* kernel-private, created by prepare, freed by release */
   size_t scratch_bytes; /* set by prepare: per-run scratch the planner provides in the arena */
   int threads;          /* thread count chosen at plan time */
+  /* Storage layout of each input / output (FC_LAYOUT_*), set by the planner before prepare. NULL
+   * means all plain. Only kernels with FC_KERNEL_NHWC in their flags ever see FC_LAYOUT_NHWC. */
+  const uint8_t *in_layout;
+  const uint8_t *out_layout;
 } fc_exec_node;
+
+/* Plain is the ONNX layout (NCHW for images). NHWC stores a rank-4 [N,C,H,W] value channels-last:
+ * oneDNN's fast convolutions on this CPU want it (see src/kernels/dnnl.c). */
+enum { FC_LAYOUT_PLAIN = 0, FC_LAYOUT_NHWC = 1 };
+/* fc_kernel.flags: the kernel takes NHWC rank-4 activations in and out (the planner decides). */
+#define FC_KERNEL_NHWC 1u
 
 /* Buffers for one run of one node. in[i] is NULL for an omitted optional input; constants point
  * at the value's data. Shapes and dtypes are those of the node's values in the graph. */
@@ -30,8 +40,19 @@ typedef struct fc_kernel {
   void (*run)(const fc_exec_node *en, const fc_exec_io *io);
   /* Frees en->state (may be NULL: nothing to free). */
   void (*release)(fc_exec_node *en);
+  unsigned flags; /* FC_KERNEL_* */
 } fc_kernel;
 
 /* Kernel rows contributed by each family file, each terminated by a row with op_type NULL. */
 const fc_kernel *fc_kernel_find(const char *op_type);
+extern const fc_kernel fc_kernels_dense[];   /* Conv, ConvTranspose, Gemm, MatMul: src/kernels/dnnl.c */
+extern const fc_kernel fc_kernels_eltwise[]; /* src/kernels/ops_eltwise.c */
+extern const fc_kernel fc_kernels_norm[];
+extern const fc_kernel fc_kernels_pool[];
+extern const fc_kernel fc_kernels_shape[];
+/* Planner-internal rows (src/kernels/nhwc.c): channels-last variants the planner picks when an input
+ * is stored NHWC (their prepare declines with FC_ERR_UNSUPPORTED when the node does not fit), and the
+ * layout conversions "fc.ToNHWC" / "fc.ToPlain" it inserts between layouts. */
+extern const fc_kernel fc_kernels_nhwc[];
+const fc_kernel *fc_kernel_find_nhwc(const char *op_type);
 #endif
