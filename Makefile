@@ -79,6 +79,12 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
+# flopcut vs ONNX Runtime on ResNet-50, MobileNetV2, EfficientNet-B0, ViT-B/16 at 1 and 2 threads
+# (runs interleaved), and peak RSS of `flopcut run` on ResNet-50. BENCH_ARGS="--iters 50" etc.
+bench: all
+	@tools/install-deps.sh bench
+	python3 tools/bench.py $(BENCH_ARGS)
+
 FUZZ_SECONDS ?= 60
 fuzz: $(GEN)/onnx.pb-c.h
 	@tools/install-deps.sh test

@@ -109,6 +109,8 @@ typedef struct fc_plan_step_info {
   const char *name;     /* the node's name */
   const char *op_type;  /* ONNX op type, or "fc.ToNHWC"/"fc.ToPlain" for layout conversions */
   const char *fused;    /* ops folded into this step ("BatchNormalization+Relu"), "" if none */
+  const char *kernel;   /* the implementation, when the kernel says ("brgconv:avx512_core"), else "" */
+  const char *layout;   /* "nhwc" when the step reads or writes channels-last data, else "plain" */
   int64_t macs, flops;  /* of the step's node, fused ops excluded */
 } fc_plan_step_info;
 size_t fc_plan_step_count(const fc_plan *plan);

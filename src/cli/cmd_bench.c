@@ -22,7 +22,8 @@ static void help(FILE *f) {
         "  --threads N              threads (default: all cores)\n"
         "  --iters N                timed runs (default 20)\n"
         "  --warmup N               untimed runs first (default 3)\n"
-        "  --format FMT             table (default) or json\n",
+        "  --format FMT             table (default) or json\n"
+        "  --steps N                table: also list the N slowest steps (kernel, fusion, layout)\n",
         f);
 }
 
@@ -70,11 +71,34 @@ static int by_ms(const void *a, const void *b) {
   return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : 0;
 }
 
+static const double *g_per; /* qsort context for by_step_ms */
+static int by_step_ms(const void *a, const void *b) {
+  double x = g_per[*(const int *)a], y = g_per[*(const int *)b];
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void print_steps(const fc_plan *plan, const double *per, int steps, int top) {
+  int *order = malloc(sizeof(int) * (size_t)(steps + 1));
+  if (!order) return;
+  for (int s = 0; s < steps; s++) order[s] = s;
+  g_per = per;
+  qsort(order, (size_t)steps, sizeof(int), by_step_ms);
+  printf("\n%-4s %-30s %-14s %-28s %-24s %5s %8s %8s\n", "step", "node", "op", "fused", "kernel", "lay", "ms",
+         "GFLOP/s");
+  for (int i = 0; i < steps && i < top; i++) {
+    fc_plan_step_info info;
+    fc_plan_step(plan, (size_t)order[i], &info);
+    printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %5s %8.3f %8.1f\n", order[i], info.name, info.op_type, info.fused,
+           info.kernel, info.layout, per[order[i]], per[order[i]] > 0 ? (double)info.flops / (per[order[i]] * 1e6) : 0.0);
+  }
+  free(order);
+}
+
 int fc_cmd_bench(int argc, char **argv) {
   const char *model_path = NULL, *format = "table";
   char *specs[FC_CLI_MAX_INPUTS];
   const char *shape_specs[MAX_SHAPES];
-  int n_specs = 0, n_shapes = 0, threads = 0, iters = 20, warmup = 3;
+  int n_specs = 0, n_shapes = 0, threads = 0, iters = 20, warmup = 3, show_steps = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -82,7 +106,7 @@ int fc_cmd_bench(int argc, char **argv) {
       return 0;
     }
     bool takes = !strcmp(a, "--input") || !strcmp(a, "--input-shape") || !strcmp(a, "--threads") ||
-                 !strcmp(a, "--iters") || !strcmp(a, "--warmup") || !strcmp(a, "--format");
+                 !strcmp(a, "--iters") || !strcmp(a, "--warmup") || !strcmp(a, "--format") || !strcmp(a, "--steps");
     if (takes && i + 1 >= argc) return fc_cli_error("bench: %s needs a value", a);
     if (!strcmp(a, "--input")) {
       if (n_specs == FC_CLI_MAX_INPUTS) return fc_cli_error("bench: at most %d --input options", FC_CLI_MAX_INPUTS);
@@ -90,13 +114,14 @@ int fc_cmd_bench(int argc, char **argv) {
     } else if (!strcmp(a, "--input-shape")) {
       if (n_shapes == MAX_SHAPES) return fc_cli_error("bench: at most %d --input-shape options", MAX_SHAPES);
       shape_specs[n_shapes++] = argv[++i];
-    } else if (!strcmp(a, "--threads") || !strcmp(a, "--iters") || !strcmp(a, "--warmup")) {
+    } else if (!strcmp(a, "--threads") || !strcmp(a, "--iters") || !strcmp(a, "--warmup") || !strcmp(a, "--steps")) {
       char *end;
       long v = strtol(argv[++i], &end, 10);
-      bool is_warm = !strcmp(a, "--warmup");
-      if (*end || v < (is_warm ? 0 : 1) || v > 100000) return fc_cli_error("bench: %s needs a number (%s)", a, argv[i]);
+      bool zero_ok = !strcmp(a, "--warmup") || !strcmp(a, "--steps");
+      if (*end || v < (zero_ok ? 0 : 1) || v > 100000) return fc_cli_error("bench: %s needs a number (%s)", a, argv[i]);
       if (!strcmp(a, "--threads")) threads = (int)v;
-      else if (is_warm) warmup = (int)v;
+      else if (!strcmp(a, "--warmup")) warmup = (int)v;
+      else if (!strcmp(a, "--steps")) show_steps = (int)v;
       else iters = (int)v;
     } else if (!strcmp(a, "--format")) {
       format = argv[++i];
@@ -215,6 +240,7 @@ int fc_cmd_bench(int argc, char **argv) {
                rows[r].ms > 0 ? (double)rows[r].flops / (rows[r].ms * 1e6) : 0.0);
       printf("%-22s %6d %10.3f %6.1f%%   (profiled run; fused ops are counted in the op they joined)\n", "total", steps,
              prof_total, 100.0);
+      if (show_steps) print_steps(plan, per, steps, show_steps);
     }
   }
   for (size_t i = 0; i < n_in; i++) free(owned ? owned[i] : NULL);

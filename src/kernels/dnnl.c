@@ -22,8 +22,10 @@ static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
 
 /* One CPU engine per process: like CPU detection, created once and never changed. */
 static void engine_init(void) { g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0); }
+/* NULL also when FC_FORCE_REF is set: the tests run the reference kernels through the runtime. */
 static dnnl_engine_t engine(void) {
   pthread_once(&g_engine_once, engine_init);
+  if (getenv("FC_FORCE_REF")) return NULL;
   return g_engine_status == dnnl_success ? g_engine : NULL;
 }
 
@@ -590,16 +592,16 @@ static void matmul_run(const fc_exec_node *en, const fc_exec_io *io) {
 }
 
 /* For profiles: which implementation a prepared dense node uses ("brgconv:avx512_core", "ref"). */
-const char *fc_dnnl_impl(const fc_exec_node *en);
-const char *fc_dnnl_impl(const fc_exec_node *en) {
+static const char *dense_describe(const fc_exec_node *en) {
   const dense_state *s = en->state;
-  return s ? s->impl : "";
+  if (!s) return "";
+  return s->manual_post ? (s->use_ref ? "ref" : "onednn+separate post-ops") : s->impl;
 }
 
 const fc_kernel fc_kernels_dense[] = {
-    {"Conv", conv_prepare, conv_run, dense_release, FC_KERNEL_NHWC},
-    {"ConvTranspose", conv_prepare, conv_run, dense_release, FC_KERNEL_NHWC},
-    {"Gemm", gemm_prepare, gemm_run, dense_release, 0},
-    {"MatMul", matmul_prepare, matmul_run, dense_release, 0},
-    {NULL, NULL, NULL, NULL, 0},
+    {"Conv", conv_prepare, conv_run, dense_release, FC_KERNEL_NHWC, dense_describe},
+    {"ConvTranspose", conv_prepare, conv_run, dense_release, FC_KERNEL_NHWC, dense_describe},
+    {"Gemm", gemm_prepare, gemm_run, dense_release, 0, dense_describe},
+    {"MatMul", matmul_prepare, matmul_run, dense_release, 0, dense_describe},
+    {NULL, NULL, NULL, NULL, 0, NULL},
 };

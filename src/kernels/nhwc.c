@@ -339,16 +339,16 @@ static void concat_run(const fc_exec_node *en, const fc_exec_io *io) {
 }
 
 const fc_kernel fc_kernels_nhwc[] = {
-    {"fc.ToNHWC", convert_prepare, to_nhwc_run, release, FC_KERNEL_NHWC},
-    {"fc.ToPlain", convert_prepare, to_plain_run, release, FC_KERNEL_NHWC},
-    {"MaxPool", pool_prepare, pool_run, release, FC_KERNEL_NHWC},
-    {"AveragePool", pool_prepare, pool_run, release, FC_KERNEL_NHWC},
-    {"GlobalAveragePool", pool_prepare, gpool_run, release, FC_KERNEL_NHWC},
-    {"GlobalMaxPool", pool_prepare, gpool_run, release, FC_KERNEL_NHWC},
-    {"Add", binary_prepare, binary_run, release, FC_KERNEL_NHWC},
-    {"Sub", binary_prepare, binary_run, release, FC_KERNEL_NHWC},
-    {"Mul", binary_prepare, binary_run, release, FC_KERNEL_NHWC},
-    {"Div", binary_prepare, binary_run, release, FC_KERNEL_NHWC},
-    {"Concat", concat_prepare, concat_run, release, FC_KERNEL_NHWC},
-    {NULL, NULL, NULL, NULL, 0},
+    {"fc.ToNHWC", convert_prepare, to_nhwc_run, release, FC_KERNEL_NHWC, NULL},
+    {"fc.ToPlain", convert_prepare, to_plain_run, release, FC_KERNEL_NHWC, NULL},
+    {"MaxPool", pool_prepare, pool_run, release, FC_KERNEL_NHWC, NULL},
+    {"AveragePool", pool_prepare, pool_run, release, FC_KERNEL_NHWC, NULL},
+    {"GlobalAveragePool", pool_prepare, gpool_run, release, FC_KERNEL_NHWC, NULL},
+    {"GlobalMaxPool", pool_prepare, gpool_run, release, FC_KERNEL_NHWC, NULL},
+    {"Add", binary_prepare, binary_run, release, FC_KERNEL_NHWC, NULL},
+    {"Sub", binary_prepare, binary_run, release, FC_KERNEL_NHWC, NULL},
+    {"Mul", binary_prepare, binary_run, release, FC_KERNEL_NHWC, NULL},
+    {"Div", binary_prepare, binary_run, release, FC_KERNEL_NHWC, NULL},
+    {"Concat", concat_prepare, concat_run, release, FC_KERNEL_NHWC, NULL},
+    {NULL, NULL, NULL, NULL, 0, NULL},
 };

@@ -41,6 +41,8 @@ typedef struct fc_kernel {
   /* Frees en->state (may be NULL: nothing to free). */
   void (*release)(fc_exec_node *en);
   unsigned flags; /* FC_KERNEL_* */
+  /* Optional, for profiles: the implementation a prepared node uses ("brgconv:avx512_core"). */
+  const char *(*describe)(const fc_exec_node *en);
 } fc_kernel;
 
 /* Kernel rows contributed by each family file, each terminated by a row with op_type NULL. */
@@ -50,6 +52,7 @@ extern const fc_kernel fc_kernels_eltwise[]; /* src/kernels/ops_eltwise.c */
 extern const fc_kernel fc_kernels_norm[];
 extern const fc_kernel fc_kernels_pool[];
 extern const fc_kernel fc_kernels_shape[];
+extern const fc_kernel fc_kernels_resize[];
 /* Planner-internal rows (src/kernels/nhwc.c): channels-last variants the planner picks when an input
  * is stored NHWC (their prepare declines with FC_ERR_UNSUPPORTED when the node does not fit), and the
  * layout conversions "fc.ToNHWC" / "fc.ToPlain" it inserts between layouts. */

@@ -551,6 +551,11 @@ fc_status fc_plan_step(const fc_plan *p, size_t i, fc_plan_step_info *out) {
   out->name = s->own_node ? p->g->values[s->out_vals[0]].name : n->name;
   out->op_type = n->op_type;
   out->fused = s->own_node ? "" : fc_attr_str(n, FC_ATTR_FUSED, "");
+  out->kernel = s->k->describe ? s->k->describe(&s->en) : "";
+  bool nhwc = false;
+  for (int k = 0; k < n->n_inputs; k++) nhwc = nhwc || s->in_layout[k] == FC_LAYOUT_NHWC;
+  for (int k = 0; k < n->n_outputs; k++) nhwc = nhwc || s->out_layout[k] == FC_LAYOUT_NHWC;
+  out->layout = nhwc ? "nhwc" : "plain";
   out->macs = s->macs;
   out->flops = s->flops;
   return FC_OK;

@@ -19,10 +19,11 @@ TORCH_PYTHON = os.environ.get("FLOPCUT_TORCH_PYTHON", "/usr/bin/python3")
 ort = pytest.importorskip("onnxruntime")
 
 
-def run(*args, timeout=900):
+def run(*args, timeout=900, env=None):
     if not os.path.exists(BIN):
         pytest.fail("flopcut binary not found at %s (build it or set FLOPCUT_BIN)" % BIN)
-    return subprocess.run([BIN] + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([BIN] + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
 def safe(name):
@@ -36,7 +37,7 @@ def ort_run(path, feeds):
     return [o.name for o in s.get_outputs()], s.run(None, feeds)
 
 
-def check_against_ort(path, feeds, tmp_path, threads=1, tol=1e-4):
+def check_against_ort(path, feeds, tmp_path, threads=1, tol=1e-4, env=None):
     """Runs the model with flopcut and ORT on feeds (name -> array) and compares every output."""
     args = []
     for i, (name, x) in enumerate(feeds.items()):
@@ -45,7 +46,7 @@ def check_against_ort(path, feeds, tmp_path, threads=1, tol=1e-4):
         args += ["--input", "%s=%s" % (name, f)]
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    p = run("run", str(path), *args, "--output-dir", str(out), "--threads", str(threads))
+    p = run("run", str(path), *args, "--output-dir", str(out), "--threads", str(threads), env=env)
     if p.returncode != 0 and "has no kernel in the runtime" in p.stderr:
         pytest.xfail("kernel not written yet: " + p.stderr.strip())
     assert p.returncode == 0, p.stderr
@@ -107,12 +108,12 @@ class G:
         return path
 
 
-def conv_case(tmp_path, x_shape, w_shape, bias=True, **attrs):
+def conv_case(tmp_path, x_shape, w_shape, bias=True, env=None, **attrs):
     g = G()
     x = g.input("x", x_shape)
     ins = [x, g.const(w_shape)] + ([g.const([w_shape[0]])] if bias else [])
     y = g.op("Conv", ins, **attrs)
-    check_against_ort(g.save(tmp_path / "m.onnx", [y]), g.feeds, tmp_path)
+    check_against_ort(g.save(tmp_path / "m.onnx", [y]), g.feeds, tmp_path, env=env)
 
 
 CONV_CASES = {
@@ -138,6 +139,26 @@ CONV_CASES = {
 def test_conv(tmp_path, case):
     x, w, attrs = CONV_CASES[case]
     conv_case(tmp_path, x, w, bias=case != "no_bias", **attrs)
+
+
+@pytest.mark.parametrize("case", ["3x3_pad1", "groups", "dilation", "same_lower", "conv1d", "conv3d"])
+def test_conv_reference_kernel(tmp_path, case):
+    """The scalar reference (the oracle of the unit tests, and the fallback) agrees with ORT too."""
+    x, w, attrs = CONV_CASES[case]
+    conv_case(tmp_path, x, w, env={"FC_FORCE_REF": "1"}, **attrs)
+
+
+def test_dense_reference_kernels(tmp_path):
+    g = G()
+    x = g.input("x", [1, 4, 5, 5])
+    y = g.op("ConvTranspose", [x, g.const([4, 3, 3, 3]), g.const([3])], strides=[2, 2], pads=[1, 0, 0, 1],
+             output_padding=[1, 1])
+    a = g.input("a", [2, 3, 6])
+    mm = g.op("MatMul", [a, g.const([6, 5])])
+    mm2 = g.op("MatMul", [g.input("c", [4, 1, 2, 3]), g.input("d", [3, 3, 2])])
+    gm = g.op("Gemm", [g.input("e", [6, 4]), g.const([5, 6]), g.const([4, 5])], transA=1, transB=1, alpha=0.5,
+              beta=1.5)
+    check_against_ort(g.save(tmp_path / "m.onnx", [y, mm, mm2, gm]), g.feeds, tmp_path, env={"FC_FORCE_REF": "1"})
 
 
 CONVT_CASES = {
