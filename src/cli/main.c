@@ -11,6 +11,7 @@ static void usage(FILE *f) {
         "  run MODEL       run the model on .npy inputs, write its outputs as .npy\n"
         "  bench MODEL     time the model (median, min, GFLOP/s; per-op-type breakdown)\n"
         "  prune MODEL     zero weights (Global MP, per layer, N:M, blocks) and write the ONNX\n"
+        "  sensitivity MODEL  prune each layer alone, measure how much the output moves\n"
         "\n"
         "Run 'flopcut COMMAND --help' for a command's options.\n",
         f);
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "run")) return fc_cmd_run(argc - 1, argv + 1);
   if (!strcmp(argv[1], "bench")) return fc_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(argv[1], "prune")) return fc_cmd_prune(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "sensitivity")) return fc_cmd_sensitivity(argc - 1, argv + 1);
   fprintf(stderr, "flopcut: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -601,3 +601,80 @@ def test_external_data_written_inline(tmp_path):
     assert int(np.count_nonzero(after["W"] == 0)) == w.size // 2
     x = RNG.standard_normal(x_shape).astype(np.float32)
     assert np.all(np.isfinite(ort_run(out, {"x": x})[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# flopcut sensitivity: the change each layer alone causes, checked against ONNX Runtime running
+# the same single-layer prunings done with numpy.
+
+def small_cnn(path):
+    rng = np.random.RandomState(5)
+    w = {"W1": rng.standard_normal((8, 3, 3, 3)) * 0.3, "W2": rng.standard_normal((16, 8, 3, 3)) * 0.2,
+         "W3": rng.standard_normal((10, 16)) * 0.5}
+    w = {k: v.astype(np.float32) for k, v in w.items()}
+    nodes = [
+        helper.make_node("Conv", ["x", "W1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "W2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="gap"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "W3", "b3"], ["y"], name="fc", transB=1),
+    ]
+    inits = [numpy_helper.from_array(v, k) for k, v in w.items()]
+    inits.append(numpy_helper.from_array(np.linspace(-1, 1, 10).astype(np.float32), "b3"))
+    g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, path)
+    return m, w
+
+
+def numpy_prune(w, s):
+    """The documented per-layer rule: floor(s*n) smallest |w| removed, ties in index order."""
+    flat = w.ravel().copy()
+    flat[np.argsort(np.abs(flat), kind="stable")[:math.floor(s * flat.size)]] = 0
+    return flat.reshape(w.shape)
+
+
+def test_sensitivity_matches_ort(tmp_path):
+    need_bin()
+    src = str(tmp_path / "cnn.onnx")
+    model, w = small_cnn(src)
+    x = np.random.RandomState(6).standard_normal((5, 3, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    p = run(BIN, "sensitivity", src, "--input", tmp_path / "x.npy", "--sparsities", "0.5,0.9", "--format", "json")
+    if p.returncode and "has no kernel in the runtime" in p.stderr:
+        pytest.skip("the runtime cannot run this model yet: " + p.stderr.strip())
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["runs"] == 5 and r["sparsities"] == [0.5, 0.9]
+    assert {l["layer"] for l in r["layers"]} == {"conv1", "conv2", "fc"}
+    keys = [l["results"][1]["rel_l2"] for l in r["layers"]]
+    assert keys == sorted(keys, reverse=True), "most sensitive first"
+
+    def outputs(m):
+        s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return np.concatenate([s.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+
+    y0 = outputs(model)
+    for l in r["layers"]:
+        for res in l["results"]:
+            m = onnx.ModelProto()
+            m.CopyFrom(model)
+            for t in m.graph.initializer:
+                if t.name == l["tensor"]:
+                    t.CopyFrom(numpy_helper.from_array(numpy_prune(w[t.name], res["sparsity"]), t.name))
+            y = outputs(m)
+            rel = float(np.linalg.norm(y - y0) / np.linalg.norm(y0))
+            assert res["rel_l2"] == pytest.approx(rel, rel=1e-3, abs=1e-5), (l["layer"], res["sparsity"])
+            agree = float(np.mean(y.argmax(1) == y0.argmax(1)))
+            assert abs(res["top1_agreement"] - agree) <= 1 / len(x) + 1e-9, (l["layer"], res["sparsity"])
+    t = run(BIN, "sensitivity", src, "--input", tmp_path / "x.npy")
+    assert t.returncode == 0 and "conv2" in t.stdout and "90%" in t.stdout
+    bad = run(BIN, "sensitivity", src, "--input", tmp_path / "x.npy", "--sparsities", "0.5,2")
+    assert bad.returncode != 0 and "--sparsities" in bad.stderr
+    # the model file is not touched
+    assert onnx.load(src).SerializeToString() == model.SerializeToString()
