@@ -53,6 +53,7 @@ extern const fc_kernel fc_kernels_norm[];
 extern const fc_kernel fc_kernels_pool[];
 extern const fc_kernel fc_kernels_shape[];
 extern const fc_kernel fc_kernels_resize[];
+extern const fc_kernel fc_kernels_resize[];
 /* Planner-internal rows (src/kernels/nhwc.c): channels-last variants the planner picks when an input
  * is stored NHWC (their prepare declines with FC_ERR_UNSUPPORTED when the node does not fit), and the
  * layout conversions "fc.ToNHWC" / "fc.ToPlain" it inserts between layouts. */

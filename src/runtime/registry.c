@@ -12,7 +12,7 @@ static const fc_kernel *find_in(const fc_kernel *const *tables, size_t n, const 
 
 const fc_kernel *fc_kernel_find(const char *op_type) {
   static const fc_kernel *const tables[] = {
-      fc_kernels_dense,
+      fc_kernels_dense, fc_kernels_eltwise, fc_kernels_norm, fc_kernels_pool, fc_kernels_shape, fc_kernels_resize,
   };
   return find_in(tables, sizeof tables / sizeof tables[0], op_type);
 }
