@@ -74,6 +74,9 @@ void fc_model_totals(const fc_model *model, fc_cost_totals *out);
  * from one thread at a time (it uses its own thread pool of `threads`). The model must outlive it. */
 typedef struct fc_plan fc_plan;
 
+/* Threads come from OpenMP. On a busy machine set GOMP_SPINCOUNT=1000 (or OMP_WAIT_POLICY=passive)
+ * in the environment before the process starts, as the flopcut CLI does for itself: libgomp's
+ * default barrier spinning collapses when the cores are shared. */
 typedef struct fc_plan_options {
   int threads; /* 0: all cores */
 } fc_plan_options;

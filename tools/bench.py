@@ -88,6 +88,9 @@ def ort_runner(model, threads, x):
 
 
 def worker(engine, model, threads, npy):
+    # what the flopcut CLI does for itself (src/cli/omp_env.c), before libgomp loads
+    if engine == "flopcut" and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "1000")
     import numpy as np
     x = np.load(npy)
     once = (flopcut_runner if engine == "flopcut" else ort_runner)(model, threads, x)

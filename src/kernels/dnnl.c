@@ -326,6 +326,7 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   if (st) return st;
   if (b && b->data) dnnl_memory_set_data_handle(s->m_bias, b->data);
   s->use_ref = false;
+  if (w->data) en->packed_inputs |= 1u << 1;
   return FC_OK;
 }
 
@@ -472,6 +473,8 @@ static fc_status gemm_prepare(fc_exec_node *en, fc_err *err) {
   if (st) return st;
   if (bias) dnnl_memory_set_data_handle(s->m_bias, s->own_bias);
   s->use_ref = false;
+  en->packed_inputs |= 1u << 1; /* B was reordered; C, when constant, was copied into own buffers */
+  if (c && c->data && p->beta != 0) en->packed_inputs |= 1u << 2;
   return FC_OK;
 }
 
@@ -575,6 +578,7 @@ static fc_status matmul_prepare(fc_exec_node *en, fc_err *err) {
   if (st) return st;
   if (bias) dnnl_memory_set_data_handle(s->m_bias, (void *)bias_data);
   s->bias_input = -1;
+  if (b->data) en->packed_inputs |= 1u << 1;
   return FC_OK;
 }
 

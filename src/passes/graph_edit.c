@@ -54,7 +54,7 @@ static bool copy_attr(fc_attr *d, const fc_attr *s) {
   return ok;
 }
 
-fc_status fc_graph_clone(const fc_graph *g, fc_graph **out, fc_err *err) {
+fc_status fc_graph_clone(const fc_graph *g, bool share_data, fc_graph **out, fc_err *err) {
   *out = NULL;
   fc_graph *c = fc_graph_new();
   bool ok = c != NULL;
@@ -79,7 +79,7 @@ fc_status fc_graph_clone(const fc_graph *g, fc_graph **out, fc_err *err) {
       fc_value *d = &c->values[c->n_values++];
       *d = *s;
       d->name = dup_str(s->name, &ok);
-      d->data = dup_bytes(s->data, value_bytes(s), &ok);
+      d->data = share_data ? s->data : dup_bytes(s->data, value_bytes(s), &ok);
       for (int k = 0; k < FC_MAX_RANK; k++) d->dim_param[k] = dup_str(s->dim_param[k], &ok);
     }
     for (int i = 0; i < g->n_nodes && ok; i++) {
@@ -105,11 +105,17 @@ fc_status fc_graph_clone(const fc_graph *g, fc_graph **out, fc_err *err) {
     }
   }
   if (!ok) {
+    if (share_data && c) fc_graph_unshare(c, g);
     fc_graph_free(c);
     return fc_fail(err, FC_ERR_NOMEM, "out of memory copying the graph");
   }
   *out = c;
   return FC_OK;
+}
+
+void fc_graph_unshare(fc_graph *copy, const fc_graph *from) {
+  for (int i = 0; i < from->n_values && i < copy->n_values; i++)
+    if (copy->values[i].data == from->values[i].data) copy->values[i].data = NULL;
 }
 
 static void node_free(fc_node *n) {

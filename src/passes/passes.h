@@ -33,8 +33,13 @@ typedef enum fc_post_kind {
 
 static inline int fc_post_is_binary(int kind) { return kind >= FC_POST_ADD; }
 
-/* Deep copy of g (values with data, nodes, attributes). */
-fc_status fc_graph_clone(const fc_graph *g, fc_graph **out, fc_err *err);
+/* Deep copy of g (values, nodes, attributes). With share_data, constant data is not copied: the
+ * copy's values point at g's buffers, and the caller must clear those pointers (fc_graph_unshare)
+ * before freeing the copy; g must outlive it. */
+fc_status fc_graph_clone(const fc_graph *g, bool share_data, fc_graph **out, fc_err *err);
+/* Clears the data pointers a sharing copy borrowed from `from` (values [0, from->n_values) whose
+ * pointer is still from's), so that fc_graph_free on the copy frees only what it owns. */
+void fc_graph_unshare(fc_graph *copy, const fc_graph *from);
 
 /* Removes nodes whose outputs are all constant (folded by shape inference) or unused. */
 fc_status fc_pass_drop_dead(fc_graph *g, fc_err *err);

@@ -16,6 +16,9 @@ typedef struct fc_exec_node {
    * means all plain. Only kernels with FC_KERNEL_NHWC in their flags ever see FC_LAYOUT_NHWC. */
   const uint8_t *in_layout;
   const uint8_t *out_layout;
+  /* Set by prepare: bit i means constant input i was copied (packed) into the state and is never
+   * read at run time, so the planner may release its buffer. */
+  uint32_t packed_inputs;
 } fc_exec_node;
 
 /* Plain is the ONNX layout (NCHW for images). NHWC stores a rank-4 [N,C,H,W] value channels-last:
@@ -52,7 +55,6 @@ extern const fc_kernel fc_kernels_eltwise[]; /* src/kernels/ops_eltwise.c */
 extern const fc_kernel fc_kernels_norm[];
 extern const fc_kernel fc_kernels_pool[];
 extern const fc_kernel fc_kernels_shape[];
-extern const fc_kernel fc_kernels_resize[];
 extern const fc_kernel fc_kernels_resize[];
 /* Planner-internal rows (src/kernels/nhwc.c): channels-last variants the planner picks when an input
  * is stored NHWC (their prepare declines with FC_ERR_UNSUPPORTED when the node does not fit), and the

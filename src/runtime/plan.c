@@ -443,6 +443,40 @@ static void lifetimes(fc_plan *p) {
   }
 }
 
+/* Constants the plan made itself (folded BatchNorm weights, NHWC copies) that every reader packed
+ * into its own state at prepare are never read again: free them. Shared ones belong to the model. */
+static void release_packed_constants(fc_plan *p) {
+  fc_graph *g = p->g;
+  int first_owned = p->model->graph->n_values;
+  int n_owned = g->n_values - first_owned;
+  if (n_owned <= 0) return;
+  bool *keep = fc_calloc((size_t)n_owned, sizeof(bool));
+  if (!keep) return; /* keeping them is always correct */
+  for (int s = 0; s < p->n_steps; s++) {
+    const fc_step *st = &p->steps[s];
+    const fc_node *n = st->en.node;
+    for (int k = 0; k < n->n_inputs; k++) {
+      int v = st->in_vals[k];
+      if (v >= first_owned && !(k < 32 && (st->en.packed_inputs >> k) & 1u)) keep[v - first_owned] = true;
+    }
+  }
+  for (int o = 0; o < g->n_outputs; o++) {
+    int r = root_of(p, p->out_src[o]);
+    if (r >= first_owned) keep[r - first_owned] = true;
+  }
+  for (int v = 0; v < g->n_values; v++) {
+    int r = root_of(p, v);
+    if (r != v && r >= first_owned) keep[r - first_owned] = true; /* a view of it is read */
+  }
+  for (int i = 0; i < n_owned; i++) {
+    fc_value *val = &g->values[first_owned + i];
+    if (keep[i] || !val->data) continue;
+    free(val->data);
+    val->data = NULL;
+  }
+  free(keep);
+}
+
 /* ---- public entry points ------------------------------------------------------------------- */
 
 static fc_status run_passes(fc_graph *g, fc_err *err) {
@@ -465,7 +499,9 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
   p->threads = threads;
   int saved_threads = omp_get_max_threads();
   omp_set_num_threads(threads); /* oneDNN sizes its primitives for the threads it will get */
-  fc_status st = fc_graph_clone(model->graph, &p->g, err);
+  /* constants are shared with the model (it outlives the plan), not copied: ResNet-50 would
+   * otherwise hold its 100 MB of weights twice before oneDNN packs a third copy */
+  fc_status st = fc_graph_clone(model->graph, true, &p->g, err);
   if (!st) st = run_passes(p->g, err);
   if (!st && !grow_values(p)) st = fc_fail(err, FC_ERR_NOMEM, "out of memory");
   if (!st) {
@@ -503,6 +539,7 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
     stp->out = fc_calloc((size_t)n->n_outputs + 1, sizeof(void *));
     if (!st && (!stp->in || !stp->out)) st = fc_fail(err, FC_ERR_NOMEM, "out of memory");
   }
+  if (!st) release_packed_constants(p);
   omp_set_num_threads(saved_threads);
   if (st) {
     fc_plan_free(p);
@@ -536,6 +573,7 @@ void fc_plan_free(fc_plan *p) {
   free(p->ptr);
   free(p->out_src);
   free(p->arena);
+  if (p->g) fc_graph_unshare(p->g, p->model->graph);
   fc_graph_free(p->g);
   free(p);
 }
