@@ -1,6 +1,7 @@
 /* Resize and Upsample on float32: nearest (4 rounding modes), N-linear and cubic interpolation with
  * every coordinate_transformation_mode, as per-axis tap tables built at plan time. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/kutil.h"
@@ -26,6 +27,7 @@ typedef struct rs_state {
   rs_axis ax[FC_MAX_RANK];
   float extrapolation;
   int64_t rows;
+  int64_t tmp_stride; /* floats of scratch per thread (0: none) */
   void *block; /* one allocation for every table */
 } rs_state;
 
@@ -122,16 +124,32 @@ typedef struct rs_run {
   const rs_state *s;
   const float *x;
   float *y;
+  float *scratch; /* per thread: one input row, for linear/cubic (NULL: taps read the input directly) */
 } rs_run;
+
+/* tmp[w] = sum_c ws[c] * x[offs[c] + w]: the outer axes' interpolation of one input row */
+FC_SIMD_CLONES static void combine_rows(float *tmp, const float *x, const int64_t *offs, const float *ws, int nc,
+                                        int64_t w) {
+  const float *x0 = x + offs[0];
+  float w0 = ws[0];
+  FC_SIMD for (int64_t i = 0; i < w; i++) tmp[i] = w0 * x0[i];
+  for (int c = 1; c < nc; c++) {
+    const float *xc = x + offs[c];
+    float wc = ws[c];
+    FC_SIMD for (int64_t i = 0; i < w; i++) tmp[i] += wc * xc[i];
+  }
+}
 
 static void rs_rows(void *ctx, int64_t r0, int64_t r1) {
   const rs_run *r = ctx;
   const rs_state *s = r->s;
   int R = s->rank;
   const rs_axis *la = &s->ax[R - 1];
-  int64_t L = s->out[R - 1], T = la->taps;
-  int64_t offs[MAX_COMBOS];
-  float ws[MAX_COMBOS];
+  int64_t L = s->out[R - 1], T = la->taps, W = s->in[R - 1];
+  int64_t offs[MAX_COMBOS], prev_offs[MAX_COMBOS];
+  float ws[MAX_COMBOS], prev_ws[MAX_COMBOS];
+  int prev_nc = -1;
+  float *tmp = r->scratch ? r->scratch + (size_t)omp_get_thread_num() * (size_t)s->tmp_stride : NULL;
   for (int64_t row = r0; row < r1; row++) {
     float *y = r->y + row * L;
     /* the taps of every outer axis multiply out into (offset, weight) combinations */
@@ -158,11 +176,30 @@ static void rs_rows(void *ctx, int64_t r0, int64_t r1) {
     }
     if (outside) {
       for (int64_t o = 0; o < L; o++) y[o] = s->extrapolation;
+      prev_nc = -1;
       continue;
     }
+    /* upsampling repeats source rows: the same combinations give the row just written */
+    if (nc == prev_nc && !memcmp(offs, prev_offs, (size_t)nc * sizeof offs[0]) &&
+        !memcmp(ws, prev_ws, (size_t)nc * sizeof ws[0])) {
+      memcpy(y, y - L, (size_t)L * sizeof(float));
+      continue;
+    }
+    prev_nc = nc;
+    memcpy(prev_offs, offs, (size_t)nc * sizeof offs[0]);
+    memcpy(prev_ws, ws, (size_t)nc * sizeof ws[0]);
     if (nc == 1 && T == 1) { /* nearest (or untouched) on every axis: a gather */
       const float *x = r->x + offs[0];
       for (int64_t o = 0; o < L; o++) y[o] = x[la->idx[o]];
+    } else if (tmp) { /* separable: interpolate the outer axes into one row, then along the last */
+      combine_rows(tmp, r->x, offs, ws, nc, W);
+      for (int64_t o = 0; o < L; o++) {
+        const int64_t *li = la->idx + o * T;
+        const float *lw = la->w + o * T;
+        float acc = 0;
+        for (int64_t t = 0; t < T; t++) acc += lw[t] * tmp[li[t]];
+        y[o] = acc;
+      }
     } else {
       for (int64_t o = 0; o < L; o++) {
         const int64_t *li = la->idx + o * T;
@@ -185,7 +222,7 @@ static void rs_rows(void *ctx, int64_t r0, int64_t r1) {
 
 static void rs_run_fn(const fc_exec_node *en, const fc_exec_io *io) {
   const rs_state *s = en->state;
-  rs_run r = {s, io->in[0], io->out[0]};
+  rs_run r = {s, io->in[0], io->out[0], s->tmp_stride ? io->scratch : NULL};
   int64_t L = s->out[s->rank - 1];
   if (!L || !s->rows) return;
   int64_t grain = FC_PAR_GRAIN / L;
@@ -300,6 +337,10 @@ static fc_status rs_prepare(fc_exec_node *en, fc_err *err) {
     bytes += cnt * sizeof(int64_t) + ((cnt * sizeof(float) + 7) & ~(size_t)7) + (((size_t)s->out[d] + 7) & ~(size_t)7);
   }
   if (combos > MAX_COMBOS) return fc_kfail(en, err, "too many interpolated axes");
+  if (s->ax[R - 1].taps > 1 || combos > 1) { /* a row of scratch per thread, 64-byte aligned */
+    s->tmp_stride = (s->in[R - 1] + 15) & ~(int64_t)15;
+    en->scratch_bytes = (size_t)s->tmp_stride * sizeof(float) * (size_t)(en->threads > 0 ? en->threads : 1);
+  }
   s->block = fc_calloc(1, bytes + 64);
   if (!s->block) return fc_fail(err, FC_ERR_NOMEM, "out of memory");
   char *p = s->block;
