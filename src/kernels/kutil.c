@@ -20,9 +20,11 @@ void fc_parallel_range(int threads, int64_t n, int64_t grain, fc_range_fn fn, vo
 #pragma omp parallel num_threads((int)nt)
   {
     int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
-    /* boundaries on multiples of 16 elements keep each thread's vector loop aligned */
-    int64_t b = t == 0 ? 0 : (n / k * t) & ~(int64_t)15;
-    int64_t e = t == k - 1 ? n : (n / k * (t + 1)) & ~(int64_t)15;
+    /* fine-grained ranges (elements) split on multiples of 16 so each thread's vector loop stays
+     * aligned; coarse items (rows, planes) split evenly */
+    int64_t mask = grain >= 64 ? ~(int64_t)15 : ~(int64_t)0;
+    int64_t b = t == 0 ? 0 : (n * t / k) & mask;
+    int64_t e = t == k - 1 ? n : (n * (t + 1) / k) & mask;
     if (b < e) fn(ctx, b, e);
   }
 }
