@@ -346,6 +346,22 @@ static void test_conv_uses_onednn(void) {
   }
 }
 
+/* Winograd (blocked layout, reorders from and to NHWC) agrees with the reference too. */
+static void test_conv_winograd(void) {
+  setenv("FC_FORCE_WINOGRAD", "1", 1);
+  conv_case cases[] = {
+      {.nsp = 2, .n = 1, .ic = 64, .oc = 48, .group = 1, .in = {15, 13}, .k = {3, 3}, .stride = {1, 1}, .dil = {1, 1},
+       .pads = {1, 1, 1, 1}, .bias = true, .post = 1},
+      {.nsp = 2, .n = 2, .ic = 32, .oc = 32, .group = 1, .in = {9, 9}, .k = {3, 3}, .stride = {1, 1}, .dil = {1, 1},
+       .pads = {1, 0, 1, 0}, .bias = false, .post = 3},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK(check_conv(&cases[i], FC_LAYOUT_NHWC, 1));
+    CHECK(check_conv(&cases[i], FC_LAYOUT_NHWC, 2));
+  }
+  unsetenv("FC_FORCE_WINOGRAD");
+}
+
 /* ---- Gemm and MatMul ----------------------------------------------------------------------- */
 
 static void test_gemm_random(void) {
@@ -529,6 +545,7 @@ TEST_TABLE(fc_tests_dense) = {
     {"dense_conv_random", test_conv_random},
     {"dense_conv_transpose_random", test_conv_transpose_random},
     {"dense_conv_uses_onednn", test_conv_uses_onednn},
+    {"dense_conv_winograd", test_conv_winograd},
     {"dense_gemm_random", test_gemm_random},
     {"dense_matmul_random", test_matmul_random},
     {"plan_tiny_cnn", test_plan_tiny_cnn},
