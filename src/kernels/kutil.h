@@ -68,13 +68,42 @@ int64_t fc_kdims_numel(int rank, const int64_t *dims);
 fc_status fc_kconst_ints(const fc_exec_node *en, int input, const char *attr, int64_t *out, int max, int *count,
                          fc_err *err);
 
+/* --- 16-lane reductions --------------------------------------------------------------------
+ * Reductions keep 16 partial results (one zmm, or 2 ymm / 4 xmm) and fold them in a fixed tree at
+ * the end: `omp simd reduction` instead spills to the stack and folds serially, which costs as much
+ * as the loop itself on 200-element rows. The fixed order also makes results ISA-independent. */
+
+#define FC_LANES 16
+
+static inline float fc_fold_sum(float *a) {
+  for (int w = FC_LANES / 2; w; w >>= 1)
+    for (int j = 0; j < w; j++) a[j] += a[j + w];
+  return a[0];
+}
+static inline float fc_fold_max(float *a) {
+  for (int w = FC_LANES / 2; w; w >>= 1)
+    for (int j = 0; j < w; j++) a[j] = a[j + w] > a[j] ? a[j + w] : a[j];
+  return a[0];
+}
+static inline float fc_fold_min(float *a) {
+  for (int w = FC_LANES / 2; w; w >>= 1)
+    for (int j = 0; j < w; j++) a[j] = a[j + w] < a[j] ? a[j + w] : a[j];
+  return a[0];
+}
+static inline float fc_fold_prod(float *a) {
+  for (int w = FC_LANES / 2; w; w >>= 1)
+    for (int j = 0; j < w; j++) a[j] *= a[j + w];
+  return a[0];
+}
+
 /* --- vectorisable float math -------------------------------------------------------------- */
 
 /* exp(x) to ~1 ulp on [-87, 88]: 2^n·e^r with r in [-ln2/2, ln2/2], e^r by its Taylor series to
  * r^7 (truncation < 6e-9). Inputs are clamped so the result never goes subnormal (slow on x86). */
 static inline float fc_expf(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
+  /* written as x86 max/min (`a > b ? a : b`) so they compile to one instruction each */
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
   /* round-to-nearest without SSE4.1: adding 1.5·2^23 pushes the fraction out of the mantissa */
   float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f; /* ln2 split in two so n·ln2 is exact in the first step */
@@ -94,7 +123,7 @@ static inline float fc_expf(float x) {
 }
 
 static inline float fc_sigmoidf(float x) {
-  x = x < -87.0f ? -87.0f : x; /* keeps 1/(1+e^-x) out of subnormals */
+  x = x > -87.0f ? x : -87.0f; /* keeps 1/(1+e^-x) out of subnormals */
   return 1.0f / (1.0f + fc_expf(-x));
 }
 

@@ -9,24 +9,30 @@
 /* ------------------------------------------------------------------ vector helpers */
 
 FC_SIMD_CLONES static float vsum(const float *x, int64_t n) {
-  float acc = 0;
-  FC_PRAGMA(omp simd reduction(+ : acc))
-  for (int64_t i = 0; i < n; i++) acc += x[i];
-  return acc;
+  float acc[FC_LANES] = {0};
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
+  for (; i < n; i++) acc[0] += x[i];
+  return fc_fold_sum(acc);
 }
 
 FC_SIMD_CLONES static float vsum_sq_dev(const float *x, int64_t n, float mean) {
-  float acc = 0;
-  FC_PRAGMA(omp simd reduction(+ : acc))
-  for (int64_t i = 0; i < n; i++) acc += (x[i] - mean) * (x[i] - mean);
-  return acc;
+  float acc[FC_LANES] = {0};
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES)
+    FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += (x[i + j] - mean) * (x[i + j] - mean);
+  for (; i < n; i++) acc[0] += (x[i] - mean) * (x[i] - mean);
+  return fc_fold_sum(acc);
 }
 
 FC_SIMD_CLONES static float vmax(const float *x, int64_t n) {
-  float acc = -INFINITY;
-  FC_PRAGMA(omp simd reduction(max : acc))
-  for (int64_t i = 0; i < n; i++) acc = x[i] > acc ? x[i] : acc;
-  return acc;
+  float acc[FC_LANES];
+  for (int j = 0; j < FC_LANES; j++) acc[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES)
+    FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+  return fc_fold_max(acc);
 }
 
 /* y = x·a + b */
@@ -44,24 +50,38 @@ FC_SIMD_CLONES static void vnorm_affine(float *y, const float *x, int64_t n, flo
   }
 }
 
-/* sum of exp(x - m), x untouched (so LogSoftmax may run in place) */
-FC_SIMD_CLONES static float vexp_shift_sum_only(const float *x, int64_t n, float m) {
-  float acc = 0;
-  FC_PRAGMA(omp simd reduction(+ : acc))
-  for (int64_t i = 0; i < n; i++) acc += fc_expf(x[i] - m);
-  return acc;
+/* exp(x - m) over exactly 16 lanes: the tail of a row goes through here from a padded copy, so a
+ * 197-long attention row costs 13 vector steps instead of 12 and five scalar exps. */
+static inline void exp16_tail(float *e, const float *x, int64_t k, float m) {
+  float t[FC_LANES];
+  memcpy(t, x, (size_t)k * sizeof(float));
+  for (int64_t i = k; i < FC_LANES; i++) t[i] = m;
+  FC_SIMD for (int i = 0; i < FC_LANES; i++) e[i] = fc_expf(t[i] - m);
 }
 
-/* y = exp(x - m), returns the sum of y */
+/* y = exp(x - m) (y may be NULL: x stays untouched, so LogSoftmax may run in place); returns the
+ * sum of the exponentials */
 FC_SIMD_CLONES static float vexp_shift_sum(float *y, const float *x, int64_t n, float m) {
-  float acc = 0;
-  FC_PRAGMA(omp simd reduction(+ : acc))
-  for (int64_t i = 0; i < n; i++) {
-    float e = fc_expf(x[i] - m);
-    y[i] = e;
-    acc += e;
+  float acc[FC_LANES] = {0}, e[FC_LANES];
+  int64_t i = 0;
+  if (y) {
+    for (; i + FC_LANES <= n; i += FC_LANES)
+      FC_SIMD for (int j = 0; j < FC_LANES; j++) {
+        float v = fc_expf(x[i + j] - m);
+        y[i + j] = v;
+        acc[j] += v;
+      }
+  } else {
+    for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += fc_expf(x[i + j] - m);
   }
-  return acc;
+  if (i < n) {
+    exp16_tail(e, x + i, n - i, m);
+    for (int64_t j = 0; j < n - i; j++) {
+      if (y) y[i + j] = e[j];
+      acc[j] += e[j];
+    }
+  }
+  return fc_fold_sum(acc);
 }
 
 FC_SIMD_CLONES static void vscale(float *y, int64_t n, float k) {
@@ -296,7 +316,7 @@ static void sm_contig(void *ctx, int64_t r0, int64_t r1) {
     float *y = r->y + row * L;
     float m = vmax(x, L);
     if (r->s->log) {
-      vsub2(y, x, L, m, logf(vexp_shift_sum_only(x, L, m)));
+      vsub2(y, x, L, m, logf(vexp_shift_sum(NULL, x, L, m)));
     } else {
       float sum = vexp_shift_sum(y, x, L, m);
       vscale(y, L, 1.0f / sum);
@@ -386,28 +406,32 @@ typedef struct red_state {
 static float red_init(int op) { return op == R_MAX ? -INFINITY : op == R_MIN ? INFINITY : op == R_PROD ? 1.0f : 0.0f; }
 
 FC_SIMD_CLONES static float seg_reduce(int op, const float *x, int64_t n) {
-  float acc = red_init(op);
+  float acc[FC_LANES];
+  for (int j = 0; j < FC_LANES; j++) acc[j] = red_init(op);
+  int64_t i = 0;
   switch (op) {
     case R_MAX:
-      FC_PRAGMA(omp simd reduction(max : acc))
-      for (int64_t i = 0; i < n; i++) acc = x[i] > acc ? x[i] : acc;
-      return acc;
+      for (; i + FC_LANES <= n; i += FC_LANES)
+        FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+      for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+      return fc_fold_max(acc);
     case R_MIN:
-      FC_PRAGMA(omp simd reduction(min : acc))
-      for (int64_t i = 0; i < n; i++) acc = x[i] < acc ? x[i] : acc;
-      return acc;
+      for (; i + FC_LANES <= n; i += FC_LANES)
+        FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] < acc[j] ? x[i + j] : acc[j];
+      for (; i < n; i++) acc[0] = x[i] < acc[0] ? x[i] : acc[0];
+      return fc_fold_min(acc);
     case R_PROD:
-      FC_PRAGMA(omp simd reduction(* : acc))
-      for (int64_t i = 0; i < n; i++) acc *= x[i];
-      return acc;
+      for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] *= x[i + j];
+      for (; i < n; i++) acc[0] *= x[i];
+      return fc_fold_prod(acc);
     case R_L2:
-      FC_PRAGMA(omp simd reduction(+ : acc))
-      for (int64_t i = 0; i < n; i++) acc += x[i] * x[i];
-      return acc;
+      for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j] * x[i + j];
+      for (; i < n; i++) acc[0] += x[i] * x[i];
+      return fc_fold_sum(acc);
     default:
-      FC_PRAGMA(omp simd reduction(+ : acc))
-      for (int64_t i = 0; i < n; i++) acc += x[i];
-      return acc;
+      for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
+      for (; i < n; i++) acc[0] += x[i];
+      return fc_fold_sum(acc);
   }
 }
 

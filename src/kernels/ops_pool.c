@@ -235,17 +235,21 @@ static fc_status pool_prepare(fc_exec_node *en, fc_err *err) {
 /* ------------------------------------------------------------------ global pools */
 
 FC_SIMD_CLONES static float sum_f32(const float *x, int64_t n) {
-  float acc = 0;
-  FC_PRAGMA(omp simd reduction(+ : acc))
-  for (int64_t i = 0; i < n; i++) acc += x[i];
-  return acc;
+  float acc[FC_LANES] = {0};
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
+  for (; i < n; i++) acc[0] += x[i];
+  return fc_fold_sum(acc);
 }
 
 FC_SIMD_CLONES static float max_f32(const float *x, int64_t n) {
-  float acc = -INFINITY;
-  FC_PRAGMA(omp simd reduction(max : acc))
-  for (int64_t i = 0; i < n; i++) acc = x[i] > acc ? x[i] : acc;
-  return acc;
+  float acc[FC_LANES];
+  for (int j = 0; j < FC_LANES; j++) acc[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES)
+    FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+  return fc_fold_max(acc);
 }
 
 typedef struct gpool_run {
