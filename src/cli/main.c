@@ -12,6 +12,7 @@ static void usage(FILE *f) {
         "  bench MODEL     time the model (median, min, GFLOP/s; per-op-type breakdown)\n"
         "  prune MODEL     zero weights (Global MP, per layer, N:M, blocks) and write the ONNX\n"
         "  sensitivity MODEL  prune each layer alone, measure how much the output moves\n"
+        "  eval MODEL      top-1/top-5 accuracy and images/s on labelled images (IDX, .npy)\n"
         "\n"
         "Run 'flopcut COMMAND --help' for a command's options.\n",
         f);
@@ -31,11 +32,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "profile")) return fc_cmd_profile(argc - 1, argv + 1);
-  if (!strcmp(argv[1], "run") || !strcmp(argv[1], "bench")) fc_cli_openmp_env(argv);
   if (!strcmp(argv[1], "run")) return fc_cmd_run(argc - 1, argv + 1);
   if (!strcmp(argv[1], "bench")) return fc_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(argv[1], "prune")) return fc_cmd_prune(argc - 1, argv + 1);
   if (!strcmp(argv[1], "sensitivity")) return fc_cmd_sensitivity(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "eval")) return fc_cmd_eval(argc - 1, argv + 1);
   fprintf(stderr, "flopcut: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;
