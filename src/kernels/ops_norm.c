@@ -222,7 +222,7 @@ static void ln_run_fn(const fc_exec_node *en, const fc_exec_io *io) {
 static bool ln_expand(const fc_value *p, const int64_t *norm_dims, int norm_rank, int64_t d, float **out) {
   *out = fc_calloc((size_t)(d ? d : 1), sizeof(float));
   if (!*out) return false;
-  int64_t pstr[FC_MAX_RANK], s = 1;
+  int64_t pstr[FC_MAX_RANK] = {0}, s = 1;
   for (int k = norm_rank - 1; k >= 0; k--) {
     int pk = k - (norm_rank - p->rank);
     int64_t dim = pk >= 0 ? p->dims[pk] : 1;

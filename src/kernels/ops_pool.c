@@ -106,7 +106,7 @@ static void poolnd_planes(void *ctx, int64_t p0, int64_t p1) {
   const pool_run *r = ctx;
   const pool_state *s = r->s;
   int k = s->k;
-  int64_t in_str[FC_MAX_RANK], idx_str[FC_MAX_RANK];
+  int64_t in_str[FC_MAX_RANK] = {0}, idx_str[FC_MAX_RANK] = {0};
   int64_t acc = 1;
   for (int d = k - 1; d >= 0; d--) {
     in_str[d] = acc;

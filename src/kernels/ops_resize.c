@@ -28,7 +28,6 @@ typedef struct rs_state {
   float extrapolation;
   int64_t rows;
   int64_t tmp_stride; /* floats of scratch per thread (0: none) */
-  void *block; /* one allocation for every table */
 } rs_state;
 
 /* `len` is the resized length as scale·n, fractional when a scale (not a size) fixed the output, as
@@ -157,7 +156,7 @@ static void rs_rows(void *ctx, int64_t r0, int64_t r1) {
     offs[0] = 0;
     ws[0] = 1;
     bool outside = false;
-    int64_t rem = row, coord[FC_MAX_RANK];
+    int64_t rem = row, coord[FC_MAX_RANK] = {0};
     for (int d = R - 2; d >= 0; d--) {
       coord[d] = rem % s->out[d];
       rem /= s->out[d];
@@ -323,9 +322,7 @@ static fc_status rs_prepare(fc_exec_node *en, fc_err *err) {
     acc *= x->dims[d];
   }
   s->rows = fc_kdims_numel(R - 1, y->dims);
-  /* size the tables, then carve them out of one block */
   bool identity[FC_MAX_RANK];
-  size_t bytes = 0;
   int combos = 1;
   for (int d = 0; d < R; d++) {
     if (s->in[d] == 0 && s->out[d] > 0) return fc_kfail(en, err, "cannot resize an empty axis");
@@ -333,26 +330,19 @@ static fc_status rs_prepare(fc_exec_node *en, fc_err *err) {
     identity[d] = s->in[d] == s->out[d] && scale[d] == 1.0 && op.ctm != C_TF_CROP;
     s->ax[d].taps = identity[d] || op.mode == M_NEAREST ? 1 : op.mode == M_LINEAR ? 2 : 4;
     if (d < R - 1) combos *= s->ax[d].taps;
-    size_t cnt = (size_t)s->out[d] * (size_t)s->ax[d].taps;
-    bytes += cnt * sizeof(int64_t) + ((cnt * sizeof(float) + 7) & ~(size_t)7) + (((size_t)s->out[d] + 7) & ~(size_t)7);
   }
   if (combos > MAX_COMBOS) return fc_kfail(en, err, "too many interpolated axes");
   if (s->ax[R - 1].taps > 1 || combos > 1) { /* a row of scratch per thread, 64-byte aligned */
     s->tmp_stride = (s->in[R - 1] + 15) & ~(int64_t)15;
     en->scratch_bytes = (size_t)s->tmp_stride * sizeof(float) * (size_t)(en->threads > 0 ? en->threads : 1);
   }
-  s->block = fc_calloc(1, bytes + 64);
-  if (!s->block) return fc_fail(err, FC_ERR_NOMEM, "out of memory");
-  char *p = s->block;
   for (int d = 0; d < R; d++) {
     rs_axis *a = &s->ax[d];
-    size_t cnt = (size_t)s->out[d] * (size_t)a->taps;
-    a->idx = (int64_t *)p;
-    p += cnt * sizeof(int64_t);
-    a->w = (float *)p;
-    p += (cnt * sizeof(float) + 7) & ~(size_t)7;
-    a->outside = op.ctm == C_TF_CROP ? (uint8_t *)p : NULL;
-    p += ((size_t)s->out[d] + 7) & ~(size_t)7;
+    size_t cnt = (size_t)s->out[d] * (size_t)a->taps + 1;
+    a->idx = fc_calloc(cnt, sizeof(int64_t));
+    a->w = fc_calloc(cnt, sizeof(float));
+    a->outside = op.ctm == C_TF_CROP ? fc_calloc((size_t)s->out[d] + 1, 1) : NULL;
+    if (!a->idx || !a->w || (op.ctm == C_TF_CROP && !a->outside)) return fc_fail(err, FC_ERR_NOMEM, "out of memory");
     build_axis(a, &op, s->in[d], s->out[d], scale[d], roi_lo[d], roi_hi[d], identity[d]);
   }
   return FC_OK;
@@ -360,7 +350,11 @@ static fc_status rs_prepare(fc_exec_node *en, fc_err *err) {
 
 static void rs_release(fc_exec_node *en) {
   rs_state *s = en->state;
-  if (s) free(s->block);
+  for (int d = 0; s && d < FC_MAX_RANK; d++) {
+    free(s->ax[d].idx);
+    free(s->ax[d].w);
+    free(s->ax[d].outside);
+  }
   fc_kstate_release(en);
 }
 

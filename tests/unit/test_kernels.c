@@ -366,7 +366,7 @@ static void test_pool_vs_ref(void) {
     p.n = irand(1, 2);
     p.c = irand(1, 5);
     bool ceil_mode = trial % 5 == 0;
-    int64_t pads[6], kernel[3], strides[3], dil[3], xd[5] = {p.n, p.c};
+    int64_t pads[6] = {0}, kernel[3] = {0}, strides[3] = {0}, dil[3] = {0}, xd[5] = {p.n, p.c};
     for (int d = 0; d < p.k; d++) {
       p.in[d] = irand(p.k == 3 ? 3 : 5, p.k == 3 ? 7 : 19);
       p.kernel[d] = kernel[d] = irand(1, 3);
@@ -532,7 +532,7 @@ static void test_reduce_vs_ref(void) {
 
 static void test_transpose_vs_ref(void) {
   for (int trial = 0; trial < 80; trial++) {
-    int64_t dims[5], perm[5];
+    int64_t dims[5] = {0}, perm[5] = {0};
     int r = 1 + (int)irand(0, 4);
     for (int d = 0; d < r; d++) dims[d] = irand(1, trial % 8 == 0 ? 70 : 7), perm[d] = d;
     cap_shape(dims, r, 100000);

@@ -79,7 +79,7 @@ void fc_ref_pool(const fc_ref_pool_params *p, const float *x, float *y) {
   }
   for (int64_t pl = 0; pl < p->n * p->c; pl++)
     for (int64_t o = 0; o < out_plane; o++) {
-      int64_t oc[3], rem = o;
+      int64_t oc[3] = {0}, rem = o;
       for (int d = p->k - 1; d >= 0; d--) {
         oc[d] = rem % p->out[d];
         rem /= p->out[d];
@@ -87,7 +87,7 @@ void fc_ref_pool(const fc_ref_pool_params *p, const float *x, float *y) {
       double best = -INFINITY, sum = 0;
       int64_t valid = 0, padded = 0;
       for (int64_t w = 0; w < win; w++) {
-        int64_t wc[3], wr = w, off = 0;
+        int64_t wc[3] = {0}, wr = w, off = 0;
         bool inside = true, in_padded = true;
         for (int d = p->k - 1; d >= 0; d--) {
           wc[d] = wr % p->kernel[d];
@@ -170,7 +170,7 @@ void fc_ref_reduce(const char *op, const float *x, int rank, const int64_t *dims
 }
 
 void fc_ref_transpose(const void *x, int rank, const int64_t *dims, const int64_t *perm, int es, void *y) {
-  int64_t n = 1, c[16] = {0}, str[16];
+  int64_t n = 1, c[16] = {0}, str[16] = {0};
   for (int k = rank - 1; k >= 0; k--) {
     str[k] = n;
     n *= dims[k];
