@@ -22,7 +22,7 @@ REL_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/onnx.pb
 ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC)) $(BUILD)/asan/gen/onnx.pb-c.o
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test test-unit test-py test-slow demo fuzz bench clean lint
+.PHONY: all deps test test-unit test-py test-slow demo fuzz bench bench-kernels clean lint
 all: $(BUILD)/flopcut $(BUILD)/libflopcut.a $(BUILD)/libflopcut.so
 
 deps:
@@ -84,6 +84,12 @@ demo:
 bench: all
 	@tools/install-deps.sh bench
 	python3 tools/bench.py $(BENCH_ARGS)
+
+# Sparse kernels vs oneDNN dense on ResNet-50 layer shapes (1 thread). BENCH_KERNELS_ARGS="--threads 2" etc.
+bench-kernels: $(BUILD)/bench_kernels
+	OMP_NUM_THREADS=1 $(BUILD)/bench_kernels $(BENCH_KERNELS_ARGS)
+$(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libflopcut.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libflopcut.a $(LDLIBS)
 
 FUZZ_SECONDS ?= 60
 fuzz: $(GEN)/onnx.pb-c.h

@@ -12,10 +12,11 @@ extern const fc_test_case fc_tests_dense[];
 extern const fc_test_case fc_tests_idx[];
 extern const fc_test_case fc_tests_eval[];
 extern const fc_test_case fc_tests_prune[];
+extern const fc_test_case fc_tests_sparse[];
 
 int main(int argc, char **argv) {
   if (argc > 1) fc_test_data_dir = argv[1];
-  const fc_test_case *tables[] = {fc_tests_util, fc_tests_graph, fc_tests_idx, fc_tests_eval, fc_tests_prune, fc_tests_dense, fc_tests_kernels};
+  const fc_test_case *tables[] = {fc_tests_util, fc_tests_graph, fc_tests_idx, fc_tests_eval, fc_tests_prune, fc_tests_dense, fc_tests_kernels, fc_tests_sparse};
   int passed = 0, failed = 0;
   for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
     for (const fc_test_case *c = tables[t]; c->name; c++) {

@@ -1,0 +1,355 @@
+/* Microbenchmark: flopcut's sparse convolution kernels against oneDNN dense on ResNet-50 layer
+ * shapes over a range of random unstructured sparsities; prints both FLOP/s rates and break-evens. */
+#include <dnnl.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "kernels/ref/sparse_ref.h"
+#include "kernels/sparse/sparse.h"
+
+#define DN(call)                                                                                   \
+  do {                                                                                             \
+    dnnl_status_t s_ = (call);                                                                     \
+    if (s_ != dnnl_success) {                                                                      \
+      fprintf(stderr, "bench-kernels: oneDNN call failed (%d) at line %d\n", (int)s_, __LINE__);   \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+typedef struct shape {
+  const char *name;
+  int64_t cout, cin, h, w, k, stride, pad;
+} shape;
+
+static const shape shapes[] = {
+    {"1x1 64x256 56x56", 64, 256, 56, 56, 1, 1, 0},     {"1x1 256x1024 14x14", 256, 1024, 14, 14, 1, 1, 0},
+    {"1x1 512x2048 7x7", 512, 2048, 7, 7, 1, 1, 0},     {"1x1 2048x512 7x7", 2048, 512, 7, 7, 1, 1, 0},
+    {"1x1 128x512 28x28", 128, 512, 28, 28, 1, 1, 0},   {"3x3 64x64 56x56", 64, 64, 56, 56, 3, 1, 1},
+    {"3x3 128x128 28x28", 128, 128, 28, 28, 3, 1, 1},   {"3x3 256x256 14x14", 256, 256, 14, 14, 3, 1, 1},
+    {"3x3 512x512 7x7", 512, 512, 7, 7, 3, 1, 1},
+};
+
+/* wall time by default; --clock cpu times the calling thread only (immune to being descheduled on
+ * a shared machine, valid for --threads 1 where every kernel runs on the caller) */
+static clockid_t clock_id = CLOCK_MONOTONIC;
+static double now(void) {
+  struct timespec t;
+  clock_gettime(clock_id, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static double urand(void) {
+  rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+  return (double)((rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+static float *frand_buf(size_t n) {
+  float *p = NULL;
+  if (posix_memalign((void **)&p, 64, (n ? n : 1) * sizeof(float))) exit(1);
+  for (size_t i = 0; i < n; i++) p[i] = (float)(urand() * 2 - 1);
+  return p;
+}
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* --- oneDNN dense: a convolution with layouts of its choosing (reorders excluded), and for 1×1
+ * also the plain matmul W[cout, cin] · X[cin, P]; the faster is the baseline. Both with bias and a
+ * fused Relu, like the sparse kernel. Each rotation set has its own buffers. */
+typedef struct dense {
+  dnnl_engine_t eng;
+  dnnl_stream_t st;
+  dnnl_primitive_t prim;
+  int nrot, nargs;
+  char impl[64];
+  dnnl_exec_arg_t (*args)[4];
+} dense;
+
+static void dense_make(dense *dn, const_dnnl_op_desc_t desc, const dnnl_memory_desc_t *bias_md, double rot_bytes) {
+  dnnl_primitive_attr_t attr;
+  dnnl_post_ops_t po;
+  DN(dnnl_primitive_attr_create(&attr));
+  DN(dnnl_post_ops_create(&po));
+  DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+  DN(dnnl_primitive_attr_set_post_ops(attr, po));
+  dnnl_primitive_desc_t pd;
+  DN(dnnl_primitive_desc_create(&pd, desc, attr, dn->eng, NULL));
+  DN(dnnl_primitive_create(&dn->prim, pd));
+  const char *impl = "?";
+  dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  snprintf(dn->impl, sizeof dn->impl, "%s", impl);
+  const dnnl_memory_desc_t *mds[4] = {dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                                      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+                                      dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), bias_md};
+  const int kinds[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+  dn->nargs = bias_md ? 4 : 3;
+  double set_bytes = 0;
+  for (int i = 0; i < dn->nargs; i++) set_bytes += (double)dnnl_memory_desc_get_size(mds[i]);
+  dn->nrot = (int)(rot_bytes / set_bytes) + 1;
+  if (dn->nrot > 64) dn->nrot = 64;
+  dn->args = calloc((size_t)dn->nrot, sizeof *dn->args);
+  for (int r = 0; r < dn->nrot; r++)
+    for (int i = 0; i < dn->nargs; i++) {
+      dnnl_memory_t m;
+      DN(dnnl_memory_create(&m, mds[i], dn->eng, frand_buf(dnnl_memory_desc_get_size(mds[i]) / sizeof(float) + 16)));
+      dn->args[r][i].arg = kinds[i];
+      dn->args[r][i].memory = m;
+    }
+  dnnl_primitive_desc_destroy(pd);
+  dnnl_post_ops_destroy(po);
+  dnnl_primitive_attr_destroy(attr);
+}
+
+static void dense_init(dense *dn, const shape *s, int matmul, double rot_bytes) {
+  memset(dn, 0, sizeof *dn);
+  DN(dnnl_engine_create(&dn->eng, dnnl_cpu, 0));
+  DN(dnnl_stream_create(&dn->st, dn->eng, dnnl_stream_default_flags));
+  if (matmul) {
+    int64_t p = s->h * s->w;
+    dnnl_dims_t ad = {s->cout, s->cin}, bd = {s->cin, p}, cd = {s->cout, p};
+    dnnl_memory_desc_t amd, bmd, cmd;
+    DN(dnnl_memory_desc_init_by_tag(&amd, 2, ad, dnnl_f32, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab));
+    DN(dnnl_memory_desc_init_by_tag(&cmd, 2, cd, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t md;
+    /* src = W, weights = X (the activation). No bias: a per-row bias sends oneDNN 2.6 to its
+     * reference matmul, which would make the baseline artificially slow. */
+    DN(dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &cmd));
+    dense_make(dn, &md, NULL, rot_bytes);
+  } else {
+    int64_t oh = (s->h + 2 * s->pad - s->k) / s->stride + 1, ow = (s->w + 2 * s->pad - s->k) / s->stride + 1;
+    dnnl_dims_t sd = {1, s->cin, s->h, s->w}, wd = {s->cout, s->cin, s->k, s->k}, bd = {s->cout},
+                dd = {1, s->cout, oh, ow}, str = {s->stride, s->stride}, pad = {s->pad, s->pad};
+    dnnl_memory_desc_t smd, wmd, bmd, dmd;
+    DN(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &smd, &wmd, &bmd,
+                                          &dmd, str, pad, pad));
+    dense_make(dn, &cd, &bmd, rot_bytes);
+  }
+}
+
+static void dense_run(dense *dn, int r) {
+  DN(dnnl_primitive_execute(dn->prim, dn->st, dn->nargs, dn->args[r]));
+  DN(dnnl_stream_wait(dn->st));
+}
+
+/* --- flopcut sparse: one planned conv per rotation set, each from its own random weights */
+typedef struct sparse_set {
+  fc_sparse_conv *c;
+  float *x, *y;
+  void *scratch;
+} sparse_set;
+
+static float *random_weights(const shape *s, double sp, int block) {
+  int64_t kk = s->cin * s->k * s->k;
+  float *w = frand_buf((size_t)(s->cout * kk));
+  for (int64_t r0 = 0; r0 < s->cout; r0 += block)
+    for (int64_t j = 0; j < kk; j++)
+      if (urand() < sp)
+        for (int r = 0; r < block && r0 + r < s->cout; r++) w[(r0 + r) * kk + j] = 0.0f;
+  return w;
+}
+
+static void sparse_desc(const shape *s, int threads, int block, fc_sparse_conv_desc *d) {
+  fc_sparse_conv_desc_init(d);
+  d->cin = s->cin, d->cout = s->cout, d->in_h = s->h, d->in_w = s->w, d->k_h = d->k_w = s->k;
+  d->stride_h = d->stride_w = s->stride;
+  d->pad_t = d->pad_l = d->pad_b = d->pad_r = s->pad;
+  d->act_lo = 0.0f;
+  d->threads = threads;
+  d->block = block;
+}
+
+typedef struct opts {
+  int threads, reps, block, pattern_block;
+  double rot_mb, min_time;
+  const char *only;
+  double sps[16];
+  int nsp;
+} opts;
+
+static int64_t out_pixels(const shape *s) {
+  int64_t oh = (s->h + 2 * s->pad - s->k) / s->stride + 1, ow = (s->w + 2 * s->pad - s->k) / s->stride + 1;
+  return oh * ow;
+}
+
+/* Checks one planned conv against the scalar reference; returns the max error relative to the
+ * largest output magnitude. */
+static double check(const shape *s, const opts *o) {
+  fc_sparse_conv_desc d;
+  sparse_desc(s, o->threads, o->block, &d);
+  float *w = random_weights(s, 0.9, o->pattern_block), *bias = frand_buf((size_t)s->cout);
+  float *x = frand_buf((size_t)(s->cin * s->h * s->w));
+  size_t n = (size_t)(s->cout * out_pixels(s));
+  float *want = frand_buf(n), *got = frand_buf(n);
+  fc_sparse_conv *c;
+  fc_err err = {0};
+  if (fc_sparse_conv_create(&d, w, bias, s->name, &c, &err) != FC_OK) {
+    fprintf(stderr, "bench-kernels: %s\n", err.msg);
+    exit(1);
+  }
+  void *sc = NULL;
+  if (posix_memalign(&sc, 64, fc_sparse_conv_scratch_bytes(c) + 64)) exit(1);
+  fc_sparse_conv_run(c, x, NULL, got, sc);
+  fc_sparse_ref_conv(&d, x, w, bias, NULL, want);
+  double mx = 1e-30, e = 0;
+  for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+  for (size_t i = 0; i < n; i++) e = fmax(e, fabs(want[i] - got[i]));
+  fc_sparse_conv_free(c);
+  free(sc), free(w), free(bias), free(x), free(want), free(got);
+  return e / mx;
+}
+
+static void bench_shape(const shape *s, const opts *o) {
+  const double rot = o->rot_mb * 1e6;
+  const int64_t p = out_pixels(s);
+  const double flops = 2.0 * (double)s->cout * (double)s->cin * (double)(s->k * s->k) * (double)p;
+  dense dc, dm;
+  dense_init(&dc, s, 0, rot);
+  int use_mm = s->k == 1 && s->stride == 1 && s->pad == 0;
+  if (use_mm) dense_init(&dm, s, 1, rot);
+  double err = check(s, o);
+  printf("%-20s  (max rel. error vs scalar reference at 90%%: %.1e; oneDNN: conv %s%s%s)\n", s->name, err, dc.impl,
+         use_mm ? ", matmul " : "", use_mm ? dm.impl : "");
+  double sp_t[16], dense_t = 0;
+  int have_mm_pick = 0;
+  for (int si = 0; si < o->nsp; si++) {
+    double sp = o->sps[si];
+    fc_sparse_conv_desc d;
+    sparse_desc(s, o->threads, o->block, &d);
+    /* sets for the rotation: each packed from its own weights */
+    int64_t nnz = 0;
+    sparse_set sets[64];
+    int nrot = 0;
+    double bytes = 0;
+    fc_sparse_info info = {0};
+    while (nrot < 64 && (nrot == 0 || bytes < rot)) {
+      sparse_set *ss = &sets[nrot];
+      float *w = random_weights(s, sp, o->pattern_block), *bias = frand_buf((size_t)s->cout);
+      fc_err e = {0};
+      if (fc_sparse_conv_create(&d, w, bias, s->name, &ss->c, &e) != FC_OK) {
+        fprintf(stderr, "bench-kernels: %s\n", e.msg);
+        exit(1);
+      }
+      fc_sparse_conv_info(ss->c, &info);
+      if (nrot == 0) nnz = info.nnz;
+      ss->x = frand_buf((size_t)(s->cin * s->h * s->w));
+      ss->y = frand_buf((size_t)(s->cout * p));
+      if (posix_memalign(&ss->scratch, 64, fc_sparse_conv_scratch_bytes(ss->c) + 64)) exit(1);
+      memset(ss->scratch, 0, fc_sparse_conv_scratch_bytes(ss->c));
+      bytes += (double)info.packed * 8 + (double)(s->cin * s->h * s->w + s->cout * p) * 4;
+      free(w), free(bias);
+      nrot++;
+    }
+    /* interleaved: dense conv, (dense matmul), sparse; per-call times, medians */
+    enum { MAXN = 4001 };
+    static double td[MAXN], tm[MAXN], ts[MAXN];
+    int n = 0, rd = 0, rm = 0, rs = 0;
+    double t_start = now();
+    while (n < MAXN && (n < o->reps || now() - t_start < o->min_time)) {
+      double t0 = now();
+      dense_run(&dc, rd);
+      td[n] = now() - t0;
+      rd = (rd + 1) % dc.nrot;
+      if (use_mm) {
+        t0 = now();
+        dense_run(&dm, rm);
+        tm[n] = now() - t0;
+        rm = (rm + 1) % dm.nrot;
+      }
+      sparse_set *ss = &sets[rs];
+      t0 = now();
+      fc_sparse_conv_run(ss->c, ss->x, NULL, ss->y, ss->scratch);
+      ts[n] = now() - t0;
+      rs = (rs + 1) % nrot;
+      n++;
+    }
+    qsort(td, (size_t)n, sizeof(double), cmp_d);
+    qsort(ts, (size_t)n, sizeof(double), cmp_d);
+    double dmed = td[n / 2], smed = ts[n / 2];
+    const char *dk = "conv";
+    if (use_mm) {
+      qsort(tm, (size_t)n, sizeof(double), cmp_d);
+      if (tm[n / 2] < dmed) dmed = tm[n / 2], dk = "matmul", have_mm_pick = 1;
+    }
+    sp_t[si] = smed;
+    dense_t += dmed / o->nsp;
+    double nzf = 2.0 * (double)nnz * (double)p;
+    printf("  sparsity %4.0f%%  dense %-6s %8.3f ms %6.1f GF/s | sparse R=%d %8.3f ms  nz %6.1f GF/s  eff %7.1f GF/s"
+           " | x%5.2f  (n=%d, rot %d/%d)\n",
+           sp * 100, dk, dmed * 1e3, flops / dmed / 1e9, info.block, smed * 1e3, nzf / smed / 1e9, flops / smed / 1e9,
+           dmed / smed, n, dc.nrot, nrot);
+    fflush(stdout);
+    for (int r = 0; r < nrot; r++) {
+      fc_sparse_conv_free(sets[r].c);
+      free(sets[r].x), free(sets[r].y), free(sets[r].scratch);
+    }
+  }
+  (void)have_mm_pick;
+  /* break-even: sparse time is close to linear in density, so interpolate (or extrapolate from
+   * the two lowest sparsities) for the density where it equals the dense median */
+  double be = -1;
+  int extrap = 0;
+  for (int si = 0; si + 1 < o->nsp && be < 0; si++) {
+    double d0 = 1 - o->sps[si], d1 = 1 - o->sps[si + 1];
+    if ((sp_t[si] - dense_t) * (sp_t[si + 1] - dense_t) <= 0 && sp_t[si] != sp_t[si + 1])
+      be = 1 - (d0 + (dense_t - sp_t[si]) * (d1 - d0) / (sp_t[si + 1] - sp_t[si]));
+  }
+  if (be < 0 && o->nsp >= 2 && sp_t[0] < dense_t && sp_t[1] > sp_t[0]) {
+    double d0 = 1 - o->sps[0], d1 = 1 - o->sps[1];
+    be = 1 - (d0 + (dense_t - sp_t[0]) * (d1 - d0) / (sp_t[1] - sp_t[0]));
+    if (be < 0) be = 0;
+    extrap = 1;
+  }
+  if (be >= 0)
+    printf("  break-even sparsity: %.0f%%%s\n\n", be * 100, extrap ? " (extrapolated below the lowest measured)" : "");
+  else
+    printf("  break-even sparsity: above %.0f%%\n\n", o->sps[o->nsp - 1] * 100);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: bench_kernels [--threads N] [--rotate-mb MB] [--reps N] [--min-time S] [--block R]\n"
+                  "                     [--pattern-block R] [--shape SUBSTRING] [--sparsity 0.5,0.7,...]\n"
+                  "                     [--clock wall|cpu]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  opts o = {1, 21, 0, 1, 32.0, 0.25, NULL, {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}, 6};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--threads") && v) o.threads = atoi(v), i++;
+    else if (!strcmp(a, "--rotate-mb") && v) o.rot_mb = atof(v), i++;
+    else if (!strcmp(a, "--reps") && v) o.reps = atoi(v), i++;
+    else if (!strcmp(a, "--min-time") && v) o.min_time = atof(v), i++;
+    else if (!strcmp(a, "--block") && v) o.block = atoi(v), i++;
+    else if (!strcmp(a, "--pattern-block") && v) o.pattern_block = atoi(v), i++;
+    else if (!strcmp(a, "--shape") && v) o.only = v, i++;
+    else if (!strcmp(a, "--clock") && v) clock_id = !strcmp(argv[++i], "cpu") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+    else if (!strcmp(a, "--sparsity") && v) {
+      o.nsp = 0;
+      for (char *t = strtok(argv[++i], ","); t && o.nsp < 16; t = strtok(NULL, ",")) o.sps[o.nsp++] = atof(t);
+    } else usage();
+  }
+  if (o.threads < 1 || o.pattern_block < 1 || o.nsp < 1) usage();
+  if (o.threads > 1) clock_id = CLOCK_MONOTONIC;
+  omp_set_num_threads(o.threads);
+  fc_sparse_conv_desc d0;
+  sparse_desc(&shapes[0], 1, 0, &d0);
+  printf("flopcut sparse kernels vs oneDNN dense: %d thread(s), isa %s, buffers rotate through >= %.0f MB, "
+         "pattern blocks of %d, times are medians of interleaved calls (%s clock)\n\n",
+         o.threads, fc_isa_name(fc_cpu_isa()), o.rot_mb, o.pattern_block,
+         clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU");
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    if (!o.only || strstr(shapes[i].name, o.only)) bench_shape(&shapes[i], &o);
+  return 0;
+}

@@ -1,0 +1,65 @@
+/* Sparse convolution and Gemm with constant weights: plan (validate, pack the nonzeros, size the
+ * scratch) once, then run without allocating. Knows nothing about graphs; the planner calls it. */
+#ifndef FC_KERNELS_SPARSE_SPARSE_H
+#define FC_KERNELS_SPARSE_SPARSE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/x86/cpu.h"
+#include "util/err.h"
+
+/* A 2-D convolution, groups = 1, one image in NCHW: input [cin, in_h, in_w], weight
+ * [cout, cin, k_h, k_w] (ONNX OIHW), output [cout, out_h, out_w]. */
+typedef struct fc_sparse_conv_desc {
+  int64_t cin, cout, in_h, in_w;
+  int64_t k_h, k_w, stride_h, stride_w, dil_h, dil_w;
+  int64_t pad_t, pad_l, pad_b, pad_r;
+  float act_lo, act_hi; /* clamp after bias and residual: Relu [0, inf], Relu6 [0, 6], none ±inf */
+  int block;            /* output channels per packed block: 0 = choose by cost, else 1, 2 or 4 */
+  int threads;          /* threads a run uses (≥ 1) */
+  int isa;              /* -1 = the best this CPU runs, else an fc_isa it supports */
+} fc_sparse_conv_desc;
+
+typedef struct fc_sparse_conv fc_sparse_conv;
+
+/* Fills act_lo/act_hi = ±inf, dilations/strides 1, block 0, threads 1, isa -1. */
+void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d);
+/* Validates d, packs the nonzeros of w (bias may be NULL). name labels errors (a node name). */
+fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, const float *bias, const char *name,
+                                fc_sparse_conv **out, fc_err *err);
+void fc_sparse_conv_free(fc_sparse_conv *c);
+/* Bytes of 64-byte-aligned scratch one run needs (for the planned thread count). */
+size_t fc_sparse_conv_scratch_bytes(const fc_sparse_conv *c);
+/* One image: y = clamp(conv(x, w) + bias + res). res (same shape as y) may be NULL. x, res and y
+ * must not overlap. scratch: fc_sparse_conv_scratch_bytes() bytes, 64-byte aligned. */
+void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch);
+
+typedef struct fc_sparse_info {
+  int64_t nnz;       /* nonzero weights */
+  int64_t weights;   /* all weights */
+  int64_t packed;    /* packed columns × block rows (nnz plus zeros stored to fill blocks) */
+  int block;         /* output channels per block */
+  int isa;           /* fc_isa the kernels use */
+  int64_t k_chunks;  /* input-channel chunks per pixel tile */
+  int64_t tiles;     /* pixel tiles */
+} fc_sparse_info;
+void fc_sparse_conv_info(const fc_sparse_conv *c, fc_sparse_info *info);
+
+/* Y[m, n] = clamp(X[m, k] · B + bias) with B constant: B is [n, k] when trans_b (ONNX Gemm with
+ * transB = 1), else [k, n]. alpha scales B, beta scales bias (ONNX Gemm), folded at plan time. */
+typedef struct fc_sparse_gemm_desc {
+  int64_t m, k, n;
+  int trans_b;
+  float alpha, beta;
+  float act_lo, act_hi;
+  int block, threads, isa;
+} fc_sparse_gemm_desc;
+
+typedef struct fc_sparse_gemm fc_sparse_gemm;
+void fc_sparse_gemm_desc_init(fc_sparse_gemm_desc *d);
+fc_status fc_sparse_gemm_create(const fc_sparse_gemm_desc *d, const float *b, const float *bias, const char *name,
+                                fc_sparse_gemm **out, fc_err *err);
+void fc_sparse_gemm_free(fc_sparse_gemm *g);
+size_t fc_sparse_gemm_scratch_bytes(const fc_sparse_gemm *g);
+void fc_sparse_gemm_run(const fc_sparse_gemm *g, const float *x, float *y, void *scratch);
+void fc_sparse_gemm_info(const fc_sparse_gemm *g, fc_sparse_info *info);
+#endif

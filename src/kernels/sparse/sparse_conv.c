@@ -1,0 +1,330 @@
+/* Planning a sparse convolution: validate the geometry, lay out the prepared input, choose the
+ * output-channel block height, and pack the nonzeros by thread group and input-channel chunk. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/sparse/sparse_internal.h"
+#include "util/mem.h"
+
+void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d) {
+  memset(d, 0, sizeof *d);
+  d->k_h = d->k_w = d->stride_h = d->stride_w = d->dil_h = d->dil_w = 1;
+  d->act_lo = -INFINITY;
+  d->act_hi = INFINITY;
+  d->threads = 1;
+  d->isa = -1;
+}
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* Relative cost of one packed column for a block of r rows, against r = 1 (measured with
+ * bench-kernels on AVX-512: a column of 4 rows shares its input loads, so it costs well under 4). */
+static double block_col_cost(fc_isa isa, int r) {
+  if (r == 1) return 1.0;
+  if (isa == FC_ISA_AVX2) return r == 2 ? 1.45 : 2.4;
+  return r == 2 ? 1.3 : 1.9;
+}
+
+/* Packed columns if output channels are grouped r at a time: a column is kept when any row of the
+ * block has a nonzero there. */
+static int64_t block_cols(const float *w, int64_t cout, int64_t kk, int r) {
+  int64_t cols = 0;
+  for (int64_t b = 0; b < cout / r; b++)
+    for (int64_t j = 0; j < kk; j++) {
+      int any = 0;
+      for (int rr = 0; rr < r && !any; rr++) any = w[(b * r + rr) * kk + j] != 0.0f;
+      cols += any;
+    }
+  return cols;
+}
+
+static int add_phase(int64_t *list, int64_t *n, int64_t p) {
+  for (int64_t i = 0; i < *n; i++)
+    if (list[i] == p) return 1;
+  if (*n >= 8) return 0;
+  list[(*n)++] = p;
+  return 1;
+}
+
+static int64_t phase_index(const int64_t *list, int64_t n, int64_t p) {
+  for (int64_t i = 0; i < n; i++)
+    if (list[i] == p) return i;
+  return 0;
+}
+
+/* Geometry and layout; everything that does not depend on the weights. */
+static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err) {
+  const fc_sparse_conv_desc *d = &c->d;
+  if (d->cin < 1 || d->cout < 1 || d->in_h < 1 || d->in_w < 1 || d->k_h < 1 || d->k_w < 1 || d->stride_h < 1 ||
+      d->stride_w < 1 || d->dil_h < 1 || d->dil_w < 1 || d->pad_t < 0 || d->pad_l < 0 || d->pad_b < 0 || d->pad_r < 0 ||
+      d->threads < 1)
+    return fc_fail(err, FC_ERR_ARG, "%s: sparse conv needs positive sizes, strides and dilations and non-negative pads",
+                   name);
+  const int64_t lim = (int64_t)1 << 24;
+  if (d->cin > lim || d->cout > lim || d->in_h > lim || d->in_w > lim || d->k_h > 64 || d->k_w > 64 ||
+      d->stride_h > 64 || d->stride_w > 64 || d->dil_h > 64 || d->dil_w > 64 || d->pad_t > lim || d->pad_l > lim ||
+      d->pad_b > lim || d->pad_r > lim)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv geometry beyond the supported range", name);
+  int64_t span_h = d->dil_h * (d->k_h - 1) + 1, span_w = d->dil_w * (d->k_w - 1) + 1;
+  int64_t ph = d->in_h + d->pad_t + d->pad_b, pw = d->in_w + d->pad_l + d->pad_r;
+  if (ph < span_h || pw < span_w)
+    return fc_fail(err, FC_ERR_SHAPE, "%s: kernel (with dilation) larger than the padded input", name);
+  c->out_h = (ph - span_h) / d->stride_h + 1;
+  c->out_w = (pw - span_w) / d->stride_w + 1;
+  int isa = d->isa < 0 ? (int)fc_cpu_isa() : d->isa;
+  if (isa > FC_ISA_AVX512 || !fc_cpu_supports((fc_isa)isa))
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: requested ISA %d is not available on this CPU", name, isa);
+  c->isa = (fc_isa)isa;
+  c->vw = fc_spmm_vw(c->isa);
+
+  int64_t p = d->in_h * d->in_w, vw = c->vw;
+  int one = d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_t == 0 && d->pad_l == 0 &&
+            d->pad_b == 0 && d->pad_r == 0;
+  /* the input is read in place only when its rows are vector-aligned, long, and not a multiple
+   * of 4 KB apart (which would pile every row onto the same few L1 sets) */
+  c->direct = one && p % vw == 0 && p >= 256 && (p * 4) % 4096 != 0;
+  c->nph_h = c->nph_w = 0;
+  for (int64_t k = 0; k < d->k_h; k++)
+    if (!add_phase(c->ph_h, &c->nph_h, d->dil_h * k % d->stride_h))
+      return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many stride phases", name);
+  for (int64_t k = 0; k < d->k_w; k++)
+    if (!add_phase(c->ph_w, &c->nph_w, d->dil_w * k % d->stride_w))
+      return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many stride phases", name);
+  if (c->direct) {
+    c->hq = d->in_h;
+    c->wq = d->in_w;
+    c->plane_stride = c->ci_stride = p;
+  } else {
+    c->hq = c->out_h + d->dil_h * (d->k_h - 1) / d->stride_h;
+    c->wq = c->out_w + d->dil_w * (d->k_w - 1) / d->stride_w;
+    c->plane_stride = round_up(c->hq * c->wq, vw);
+    c->ci_stride = c->plane_stride * c->nph_h * c->nph_w;
+    if ((c->ci_stride * 4) % 4096 == 0) {
+      c->plane_stride += vw; /* keep channels off the same L1 sets */
+      c->ci_stride = c->plane_stride * c->nph_h * c->nph_w;
+    }
+  }
+  c->out_direct = c->wq == c->out_w;
+  c->q = c->out_h * c->wq;
+  int64_t max_tap = (c->nph_h * c->nph_w - 1) * c->plane_stride + d->dil_h * (d->k_h - 1) / d->stride_h * c->wq +
+                    d->dil_w * (d->k_w - 1) / d->stride_w;
+  int64_t last_read = (d->cin - 1) * c->ci_stride + (c->direct ? 0 : max_tap) + round_up(c->q, vw);
+  c->xbuf_floats = round_up(last_read > d->cin * c->ci_stride ? last_read : d->cin * c->ci_stride, vw);
+  if (c->xbuf_floats > INT32_MAX || c->out_h * c->out_w > lim * 64)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv input too large for 32-bit offsets", name);
+  return FC_OK;
+}
+
+/* Splits blocks [0, nblk) into ngroups ranges of about equal packed columns. */
+static void split_groups(const int64_t *blk_cols, int64_t nblk, int64_t ngroups, int64_t *bounds) {
+  int64_t total = 0;
+  for (int64_t b = 0; b < nblk; b++) total += blk_cols[b];
+  bounds[0] = 0;
+  int64_t acc = 0, g = 1;
+  for (int64_t b = 0; b < nblk && g < ngroups; b++) {
+    acc += blk_cols[b];
+    while (g < ngroups && acc * ngroups >= total * g) bounds[g++] = b + 1;
+  }
+  while (g < ngroups) bounds[g++] = nblk;
+  bounds[ngroups] = nblk;
+}
+
+static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_err *err) {
+  const fc_sparse_conv_desc *d = &c->d;
+  const int64_t kk = d->cin * d->k_h * d->k_w, khw = d->k_h * d->k_w, R = c->R, nblk = d->cout / R;
+  /* column offset for each (ci, kh, kw), relative to the tile's first input pixel */
+  int64_t *coloff = fc_calloc((size_t)kk, sizeof *coloff), *blk_cols = fc_calloc((size_t)nblk, sizeof(int64_t));
+  int64_t *bounds = fc_calloc((size_t)c->ngroups + 1, sizeof(int64_t));
+  int64_t *cnt = fc_calloc((size_t)nblk, sizeof(int64_t)), *order = fc_calloc((size_t)nblk, sizeof(int64_t));
+  int64_t *hist = fc_calloc((size_t)c->kc * khw + 2, sizeof(int64_t));
+  int64_t nseg = c->ngroups * c->nchunks;
+  c->seg_pair = fc_calloc((size_t)nseg + 1, sizeof(int64_t));
+  c->seg_col = fc_calloc((size_t)nseg + 1, sizeof(int64_t));
+  c->pair_co = fc_calloc((size_t)(nblk * c->nchunks) + 1, sizeof(int32_t));
+  c->pair_n = fc_calloc((size_t)(nblk * c->nchunks) + 1, sizeof(int32_t));
+  c->vals = fc_calloc((size_t)(c->ncols * R) + 1, sizeof(float));
+  c->offs = fc_calloc((size_t)c->ncols + 1, sizeof(int32_t));
+  if (!coloff || !blk_cols || !bounds || !cnt || !order || !hist || !c->seg_pair || !c->seg_col ||
+      !c->pair_co || !c->pair_n || !c->vals || !c->offs) {
+    free(coloff), free(blk_cols), free(bounds), free(cnt), free(order), free(hist);
+    return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory packing sparse weights", name);
+  }
+  for (int64_t ci = 0; ci < d->cin; ci++)
+    for (int64_t kh = 0; kh < d->k_h; kh++)
+      for (int64_t kw = 0; kw < d->k_w; kw++) {
+        int64_t o;
+        if (c->direct) {
+          o = ci * c->ci_stride;
+        } else {
+          int64_t a = d->dil_h * kh, b = d->dil_w * kw;
+          int64_t phase = phase_index(c->ph_h, c->nph_h, a % d->stride_h) * c->nph_w +
+                          phase_index(c->ph_w, c->nph_w, b % d->stride_w);
+          o = ci * c->ci_stride + phase * c->plane_stride + a / d->stride_h * c->wq + b / d->stride_w;
+        }
+        coloff[(ci * d->k_h + kh) * d->k_w + kw] = o;
+      }
+  for (int64_t b = 0; b < nblk; b++)
+    for (int64_t j = 0; j < kk; j++) {
+      int any = 0;
+      for (int64_t r = 0; r < R && !any; r++) any = w[(b * R + r) * kk + j] != 0.0f;
+      blk_cols[b] += any;
+    }
+  split_groups(blk_cols, nblk, c->ngroups, bounds);
+  int64_t np = 0, ncol = 0;
+  for (int64_t g = 0; g < c->ngroups; g++)
+    for (int64_t ch = 0; ch < c->nchunks; ch++) {
+      int64_t s = g * c->nchunks + ch;
+      c->seg_pair[s] = np;
+      c->seg_col[s] = ncol;
+      int64_t j0 = ch * c->kc * khw, j1 = (ch + 1) * c->kc * khw;
+      if (j1 > kk) j1 = kk;
+      int64_t maxn = j1 - j0;
+      memset(hist, 0, (size_t)(maxn + 2) * sizeof(int64_t));
+      for (int64_t b = bounds[g]; b < bounds[g + 1]; b++) {
+        int64_t n = 0;
+        for (int64_t j = j0; j < j1; j++) {
+          int any = 0;
+          for (int64_t r = 0; r < R && !any; r++) any = w[(b * R + r) * kk + j] != 0.0f;
+          n += any;
+        }
+        cnt[b] = n;
+        hist[n + 1]++;
+      }
+      /* blocks in order of column count, so a run of equal loop trip counts keeps the branch
+       * predictor right (a mispredicted loop exit per block costs as much as several columns) */
+      for (int64_t n = 1; n <= maxn + 1; n++) hist[n] += hist[n - 1];
+      for (int64_t b = bounds[g]; b < bounds[g + 1]; b++) order[bounds[g] + hist[cnt[b]]++] = b;
+      for (int64_t i = bounds[g]; i < bounds[g + 1]; i++) {
+        int64_t b = order[i];
+        if (cnt[b] == 0) continue; /* nothing to add: init/final handled below */
+        c->pair_co[np] = (int32_t)(b * R);
+        c->pair_n[np] = (int32_t)cnt[b];
+        np++;
+        for (int64_t j = j0; j < j1; j++) {
+          int any = 0;
+          for (int64_t r = 0; r < R && !any; r++) any = w[(b * R + r) * kk + j] != 0.0f;
+          if (!any) continue;
+          for (int64_t r = 0; r < R; r++) c->vals[ncol * R + r] = w[(b * R + r) * kk + j];
+          c->offs[ncol] = (int32_t)coloff[j];
+          ncol++;
+        }
+      }
+      /* blocks with no columns in this chunk still need their init (bias) and final (epilogue)
+       * passes: they get a pair with n = 0, only in the first and last chunk */
+      if (ch == 0 || ch == c->nchunks - 1)
+        for (int64_t i = bounds[g]; i < bounds[g + 1]; i++) {
+          int64_t b = order[i];
+          if (cnt[b] != 0) continue;
+          c->pair_co[np] = (int32_t)(b * R);
+          c->pair_n[np] = 0;
+          np++;
+        }
+    }
+  c->seg_pair[nseg] = np;
+  c->seg_col[nseg] = ncol;
+  free(coloff), free(blk_cols), free(bounds), free(cnt), free(order), free(hist);
+  return FC_OK;
+}
+
+fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, const float *bias, const char *name,
+                                fc_sparse_conv **out, fc_err *err) {
+  *out = NULL;
+  if (!name) name = "conv";
+  if (!d || !w) return fc_fail(err, FC_ERR_ARG, "%s: sparse conv needs a descriptor and weights", name);
+  fc_sparse_conv *c = fc_calloc(1, sizeof *c);
+  if (!c) return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+  c->d = *d;
+  fc_status st = plan_geometry(c, name, err);
+  if (st != FC_OK) {
+    free(c);
+    return st;
+  }
+  int64_t kk = d->cin * d->k_h * d->k_w, nw;
+  if (!fc_mul_i64(kk, d->cout, &nw) || nw > ((int64_t)1 << 31)) {
+    free(c);
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many weights for a sparse conv", name);
+  }
+  for (int64_t i = 0; i < nw; i++) c->nnz += w[i] != 0.0f;
+  /* block height: the cheapest packed form by the measured per-column cost */
+  int cand[3] = {1, 2, 4};
+  double best = -1;
+  for (int i = 0; i < 3; i++) {
+    int r = cand[i];
+    if (d->block && d->block != r) continue;
+    if (d->cout % r) continue;
+    int64_t cols = r == 1 ? c->nnz : block_cols(w, d->cout, kk, r);
+    double cost = (double)cols * block_col_cost(c->isa, r);
+    if (best < 0 || cost < best) {
+      best = cost;
+      c->R = r;
+      c->ncols = cols;
+    }
+  }
+  if (best < 0) {
+    free(c);
+    return fc_fail(err, FC_ERR_ARG, "%s: block %d does not divide %lld output channels", name, d->block,
+                   (long long)d->cout);
+  }
+  c->T = fc_spmm_tvec(c->isa, c->R);
+  c->tw = (int64_t)c->T * c->vw;
+  c->fn = fc_spmm_kernel(c->isa, c->R);
+  c->ntiles = (c->q + c->tw - 1) / c->tw;
+  c->qpad = c->ntiles * c->tw;
+  /* input channels per chunk: the chunk's input window for one tile stays in L1 */
+  int64_t win = c->direct ? c->tw
+                          : c->nph_h * c->nph_w *
+                                (c->tw + d->dil_h * (d->k_h - 1) / d->stride_h * c->wq + d->dil_w * (d->k_w - 1) / d->stride_w);
+  int64_t budget = FC_SPARSE_L1_BUDGET;
+  const char *env = getenv("FLOPCUT_SPARSE_L1KB");
+  if (env && atoi(env) > 0) budget = (int64_t)atoi(env) * 1024;
+  c->kc = budget / (win * 4);
+  if (c->kc < 1) c->kc = 1;
+  if (c->kc > d->cin) c->kc = d->cin;
+  c->nchunks = (d->cin + c->kc - 1) / c->kc;
+  c->ngroups = 1;
+  if (d->threads > 1 && c->ntiles < 4 * d->threads) c->ngroups = d->threads < d->cout / c->R ? d->threads : d->cout / c->R;
+  if (bias) {
+    c->bias = fc_calloc((size_t)d->cout, sizeof(float));
+    if (!c->bias) {
+      free(c);
+      return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+    }
+    memcpy(c->bias, bias, (size_t)d->cout * sizeof(float));
+  }
+  st = pack(c, w, name, err);
+  if (st != FC_OK) {
+    fc_sparse_conv_free(c);
+    return st;
+  }
+  size_t off = 0;
+  c->off_xbuf = off;
+  if (!c->direct) off += (size_t)round_up(c->xbuf_floats * 4, 64);
+  c->off_yq = off;
+  if (!c->out_direct) off += (size_t)round_up(d->cout * c->qpad * 4, 64);
+  c->off_acc = off;
+  c->acc_bytes = c->nchunks > 1 ? (size_t)round_up(d->cout * c->tw * 4, 64) : 0;
+  off += c->acc_bytes * (size_t)d->threads;
+  c->scratch = off;
+  *out = c;
+  return FC_OK;
+}
+
+void fc_sparse_conv_free(fc_sparse_conv *c) {
+  if (!c) return;
+  free(c->seg_pair), free(c->seg_col), free(c->pair_co), free(c->pair_n), free(c->vals), free(c->offs);
+  free(c->bias);
+  free(c);
+}
+
+size_t fc_sparse_conv_scratch_bytes(const fc_sparse_conv *c) { return c->scratch; }
+
+void fc_sparse_conv_info(const fc_sparse_conv *c, fc_sparse_info *info) {
+  memset(info, 0, sizeof *info);
+  info->nnz = c->nnz;
+  info->weights = c->d.cout * c->d.cin * c->d.k_h * c->d.k_w;
+  info->packed = c->ncols * c->R;
+  info->block = c->R;
+  info->isa = c->isa;
+  info->k_chunks = c->nchunks;
+  info->tiles = c->ntiles;
+}

@@ -1,0 +1,168 @@
+/* Running a planned sparse convolution: lay the input out as stride-phase planes (padding
+ * included), run the microkernel over (pixel tile × thread group × input chunk), drop the extra
+ * columns. No allocation: everything lives in the caller's scratch. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+#include "kernels/sparse/sparse_internal.h"
+
+/* Plane (a, b) of channel ci: plane[i][j] = padded input [s_h·i + a][s_w·j + b]. */
+static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci) {
+  const fc_sparse_conv_desc *d = &c->d;
+  const float *src = x + ci * d->in_h * d->in_w;
+  float *dst = xb + ci * c->ci_stride;
+  for (int64_t pa = 0; pa < c->nph_h; pa++)
+    for (int64_t pb = 0; pb < c->nph_w; pb++) {
+      float *pl = dst + (pa * c->nph_w + pb) * c->plane_stride;
+      int64_t a = c->ph_h[pa], b = c->ph_w[pb];
+      /* columns j whose input column s_w·j + b - pad_l lies inside [0, in_w) */
+      int64_t j0 = 0, j1 = c->wq;
+      while (j0 < c->wq && d->stride_w * j0 + b - d->pad_l < 0) j0++;
+      while (j1 > j0 && d->stride_w * (j1 - 1) + b - d->pad_l >= d->in_w) j1--;
+      for (int64_t i = 0; i < c->hq; i++) {
+        float *row = pl + i * c->wq;
+        int64_t r = d->stride_h * i + a - d->pad_t;
+        if (r < 0 || r >= d->in_h || j0 >= j1) {
+          memset(row, 0, (size_t)c->wq * sizeof(float));
+          continue;
+        }
+        const float *srow = src + r * d->in_w + d->stride_w * j0 + b - d->pad_l;
+        if (j0 > 0) memset(row, 0, (size_t)j0 * sizeof(float));
+        if (d->stride_w == 1) {
+          memcpy(row + j0, srow, (size_t)(j1 - j0) * sizeof(float));
+        } else {
+          for (int64_t j = j0; j < j1; j++) row[j] = srow[(j - j0) * d->stride_w];
+        }
+        if (j1 < c->wq) memset(row + j1, 0, (size_t)(c->wq - j1) * sizeof(float));
+      }
+      int64_t used = c->hq * c->wq;
+      memset(pl + used, 0, (size_t)(c->plane_stride - used) * sizeof(float));
+    }
+}
+
+typedef struct run_ctx {
+  const fc_sparse_conv *c;
+  const float *xs, *res;
+  float *out;
+  int64_t out_stride;
+  char *scratch;
+  float lo, hi;
+} run_ctx;
+
+static void run_item(const run_ctx *r, int64_t item, int tid) {
+  const fc_sparse_conv *c = r->c;
+  int64_t t = item / c->ngroups, g = item % c->ngroups;
+  int64_t q0 = t * c->tw, left = c->q - q0;
+  int nv = (int)((left + c->vw - 1) / c->vw);
+  if (nv > c->T) nv = c->T;
+  int64_t rem = left - (int64_t)(nv - 1) * c->vw;
+  if (rem > c->vw || !c->out_direct) rem = c->vw;
+  fc_spmm_args a;
+  memset(&a, 0, sizeof a);
+  a.x = r->xs + q0;
+  a.acc = (float *)(r->scratch + c->off_acc + c->acc_bytes * (size_t)tid);
+  a.acc_stride = c->tw;
+  a.out = r->out + q0;
+  a.out_stride = r->out_stride;
+  a.res = r->res ? r->res + q0 : NULL;
+  a.res_stride = r->out_stride;
+  a.bias = c->bias;
+  a.nvec = nv;
+  a.rem = (int)rem;
+  a.lo = r->lo;
+  a.hi = r->hi;
+  for (int64_t ch = 0; ch < c->nchunks; ch++) {
+    int64_t s = g * c->nchunks + ch;
+    a.pair_co = c->pair_co + c->seg_pair[s];
+    a.pair_n = c->pair_n + c->seg_pair[s];
+    a.npairs = c->seg_pair[s + 1] - c->seg_pair[s];
+    a.vals = c->vals + c->seg_col[s] * c->R;
+    a.offs = c->offs + c->seg_col[s];
+    a.init = ch == 0;
+    a.final = ch == c->nchunks - 1;
+    a.pf = NULL;
+    if (c->direct) {
+      /* the input comes straight from memory: fetch the next chunk's rows into L2 meanwhile */
+      int64_t nch = ch + 1, nq = q0;
+      if (nch == c->nchunks) nch = 0, nq = q0 + c->tw;
+      if (nq < c->q) {
+        int64_t ci0 = nch * c->kc, rows = c->d.cin - ci0 < c->kc ? c->d.cin - ci0 : c->kc;
+        int64_t lines = (c->q - nq + c->vw - 1) / c->vw;
+        if (lines >= c->T) { /* a partial last tile is not worth the bounds arithmetic */
+          a.pf = r->xs + nq + ci0 * c->ci_stride;
+          a.pf_rows = rows;
+          a.pf_stride = c->ci_stride;
+          a.pf_lines = c->tw / 16;
+        }
+      }
+    }
+    c->fn(&a);
+  }
+}
+
+void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
+  char *sc = scratch;
+  const float *xs = x;
+  if (!c->direct) {
+    fc_sparse_conv_prepare(c, x, scratch);
+    xs = (const float *)(sc + c->off_xbuf);
+  }
+  fc_sparse_conv_run_prepared(c, xs, res, y, scratch);
+}
+
+void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch) {
+  const fc_sparse_conv_desc *d = &c->d;
+  char *sc = scratch;
+  int nt = d->threads;
+  float *xb = (float *)(sc + c->off_xbuf);
+  if (nt > 1 && d->cin >= 2 * nt) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
+  } else {
+    for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
+  }
+  int64_t tail = c->xbuf_floats - d->cin * c->ci_stride;
+  if (tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
+}
+
+void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch) {
+  const fc_sparse_conv_desc *d = &c->d;
+  char *sc = scratch;
+  int nt = d->threads;
+  run_ctx r = {c, xs, NULL, y, c->out_h * c->out_w, sc, d->act_lo, d->act_hi};
+  if (c->out_direct) {
+    r.res = res;
+  } else {
+    r.out = (float *)(sc + c->off_yq);
+    r.out_stride = c->qpad;
+    if (res) r.lo = -INFINITY, r.hi = INFINITY; /* clamp after the residual, in the pass below */
+  }
+  int64_t items = c->ntiles * c->ngroups;
+  if (nt > 1 && items > 1) {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) run_item(&r, it, omp_get_thread_num());
+  } else {
+    for (int64_t it = 0; it < items; it++) run_item(&r, it, 0);
+  }
+  if (!c->out_direct) {
+    const float *yq = r.out;
+    const float lo = d->act_lo, hi = d->act_hi;
+    int64_t ohw = c->out_h * c->out_w;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && d->cout >= 2 * nt)
+    for (int64_t co = 0; co < d->cout; co++)
+      for (int64_t oh = 0; oh < c->out_h; oh++) {
+        const float *src = yq + co * c->qpad + oh * c->wq;
+        float *dst = y + co * ohw + oh * c->out_w;
+        if (res) {
+          const float *rr = res + co * ohw + oh * c->out_w;
+          for (int64_t ow = 0; ow < c->out_w; ow++) {
+            float v = src[ow] + rr[ow];
+            v = v < lo ? lo : v;
+            dst[ow] = v > hi ? hi : v;
+          }
+        } else {
+          memcpy(dst, src, (size_t)c->out_w * sizeof(float));
+        }
+      }
+  }
+}

@@ -1,0 +1,55 @@
+/* The sparse microkernel contract: one pixel tile × one run of packed output-channel blocks.
+ * Shared by the AVX-512, AVX2 and scalar variants; the driver (sparse_run.c) tiles the work. */
+#ifndef FC_KERNELS_SPARSE_SPMM_H
+#define FC_KERNELS_SPARSE_SPMM_H
+#include <stdint.h>
+#include "kernels/x86/cpu.h"
+
+/* Packed weights, XNNPACK style: a block is R consecutive output channels sharing one pattern of
+ * input rows. For block i: pair_co[i] (first output channel), pair_n[i] (nonzero columns), then
+ * pair_n[i] × R values (R per column, interleaved) and pair_n[i] input offsets (in floats, from the
+ * tile's input base). Columns of one block are consecutive in vals/offs. */
+typedef struct fc_spmm_args {
+  const int32_t *pair_co, *pair_n;
+  int64_t npairs;
+  const float *vals;
+  const int32_t *offs;
+  const float *x; /* input at the tile's first pixel; every offset + tile width stays readable */
+  float *acc;     /* partial sums between K chunks: row co at acc + co·acc_stride (tile width) */
+  int64_t acc_stride;
+  float *out; /* final output at the tile's first pixel, row co at out + co·out_stride */
+  int64_t out_stride;
+  const float *res; /* residual added before the clamp, same layout as out; NULL for none */
+  int64_t res_stride;
+  const float *bias; /* [cout] or NULL, added when init */
+  int init;          /* first K chunk: start from bias instead of acc */
+  int final;         /* last K chunk: residual, clamp, store to out (else store to acc) */
+  int nvec;          /* vectors in this tile, 1..T */
+  int rem;           /* valid lanes of the last vector (stores to out / residual loads only) */
+  float lo, hi;      /* output clamp: Relu = [0, inf), Relu6 = [0, 6], none = (-inf, inf) */
+  const float *pf; /* optional prefetch into L2, spread over the blocks: pf_rows rows pf_stride apart, */
+  int64_t pf_rows, pf_stride, pf_lines; /* pf_lines 64-byte lines from the start of each */
+} fc_spmm_args;
+
+typedef void (*fc_spmm_fn)(const fc_spmm_args *a);
+
+/* Vector width (floats) and tile size T (vectors) per ISA and block height R ∈ {1, 2, 4}. */
+int fc_spmm_vw(fc_isa isa);
+int fc_spmm_tvec(fc_isa isa, int r);
+/* The microkernel for (isa, R); NULL if the build lacks it. */
+fc_spmm_fn fc_spmm_kernel(fc_isa isa, int r);
+
+void fc_spmm_scalar(const fc_spmm_args *a, int r);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FC_HAVE_X86_KERNELS 1
+void fc_spmm_avx512_r1(const fc_spmm_args *a);
+void fc_spmm_avx512_r2(const fc_spmm_args *a);
+void fc_spmm_avx512_r4(const fc_spmm_args *a);
+void fc_spmm_avx2_r1(const fc_spmm_args *a);
+void fc_spmm_avx2_r2(const fc_spmm_args *a);
+void fc_spmm_avx2_r4(const fc_spmm_args *a);
+/* y[j] = bias[j] + Σ over CSR row j of w·x[idx] (gathers), clamped: sparse matrix × one vector. */
+void fc_spmv_avx512(int64_t n, const int64_t *rowptr, const int32_t *idx, const float *val, const float *x,
+                    const float *bias, float lo, float hi, float *y);
+#endif
+#endif

@@ -1,0 +1,130 @@
+/* AVX-512 sparse microkernels: a tile of up to 4 vectors (64 pixels) per block of 1, 2 or 4 output
+ * channels, accumulating packed nonzeros in registers; and a gather-based sparse matrix × vector. */
+#include "kernels/sparse/spmm.h"
+#ifdef FC_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f")))
+#define INL static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* R rows per block, NV vectors per tile: both compile-time constants after inlining, so the
+ * accumulators live in registers (R·NV ≤ 16 of the 32 zmm). */
+INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
+  const float *v = a->vals;
+  const int32_t *o = a->offs;
+  const float *x = a->x;
+  const __mmask16 mlast = (__mmask16)((1u << a->rem) - 1u);
+  const __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
+  const int64_t pfl = a->pf ? a->pf_rows * a->pf_lines : 0;
+  int64_t pj = 0;
+  for (int64_t i = 0; i < a->npairs; i++) {
+    const int64_t co = a->pair_co[i];
+    const int32_t n = a->pair_n[i];
+    if (pfl) { /* spread the next chunk's lines over this chunk's blocks */
+      int64_t pe = pfl * (i + 1) / a->npairs;
+      for (; pj < pe; pj++)
+        _mm_prefetch((const char *)(a->pf + (pj / a->pf_lines) * a->pf_stride + (pj % a->pf_lines) * 16), _MM_HINT_T1);
+    }
+    __m512 c[4][4], d[4];
+    UNROLL for (int r = 0; r < R; r++) {
+      if (a->init) {
+        __m512 b = _mm512_set1_ps(a->bias ? a->bias[co + r] : 0.0f);
+        UNROLL for (int t = 0; t < NV; t++) c[r][t] = b;
+      } else {
+        const float *ap = a->acc + (co + r) * a->acc_stride;
+        UNROLL for (int t = 0; t < NV; t++) c[r][t] = _mm512_loadu_ps(ap + 16 * t);
+      }
+    }
+    UNROLL for (int t = 0; t < NV; t++) d[t] = _mm512_setzero_ps();
+    int32_t k = 0;
+    if (R == 1) {
+      /* two nonzeros per step into two accumulator sets: 2·NV independent FMA chains */
+      for (; k + 1 < n; k += 2) {
+        const __m512 w0 = _mm512_set1_ps(v[k]), w1 = _mm512_set1_ps(v[k + 1]);
+        const float *p0 = x + o[k], *p1 = x + o[k + 1];
+        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), c[0][t]);
+        UNROLL for (int t = 0; t < NV; t++) d[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p1 + 16 * t), d[t]);
+      }
+      if (k < n) {
+        const __m512 w0 = _mm512_set1_ps(v[k]);
+        const float *p0 = x + o[k];
+        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), c[0][t]);
+      }
+      UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_add_ps(c[0][t], d[t]);
+    } else {
+      for (; k < n; k++) {
+        const float *p = x + o[k];
+        __m512 xv[4];
+        UNROLL for (int t = 0; t < NV; t++) xv[t] = _mm512_loadu_ps(p + 16 * t);
+        UNROLL for (int r = 0; r < R; r++) {
+          const __m512 w = _mm512_set1_ps(v[(int64_t)k * R + r]);
+          UNROLL for (int t = 0; t < NV; t++) c[r][t] = _mm512_fmadd_ps(w, xv[t], c[r][t]);
+        }
+      }
+    }
+    v += (int64_t)n * R;
+    o += n;
+    UNROLL for (int r = 0; r < R; r++) {
+      if (a->final) {
+        float *op = a->out + (co + r) * a->out_stride;
+        const float *rp = a->res ? a->res + (co + r) * a->res_stride : 0;
+        UNROLL for (int t = 0; t < NV; t++) {
+          __m512 y = c[r][t];
+          if (t < NV - 1) {
+            if (rp) y = _mm512_add_ps(y, _mm512_loadu_ps(rp + 16 * t));
+            y = _mm512_min_ps(_mm512_max_ps(y, vlo), vhi);
+            _mm512_storeu_ps(op + 16 * t, y);
+          } else {
+            if (rp) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mlast, rp + 16 * t));
+            y = _mm512_min_ps(_mm512_max_ps(y, vlo), vhi);
+            _mm512_mask_storeu_ps(op + 16 * t, mlast, y);
+          }
+        }
+      } else {
+        float *ap = a->acc + (co + r) * a->acc_stride;
+        UNROLL for (int t = 0; t < NV; t++) _mm512_storeu_ps(ap + 16 * t, c[r][t]);
+      }
+    }
+  }
+}
+
+#define DEF(R)                                                                                     \
+  void fc_spmm_avx512_r##R(const fc_spmm_args *a) {                                               \
+    switch (a->nvec) {                                                                             \
+    case 1: tile1_r##R(a); break;                                                                  \
+    case 2: tile2_r##R(a); break;                                                                  \
+    case 3: tile3_r##R(a); break;                                                                  \
+    default: tile4_r##R(a); break;                                                                 \
+    }                                                                                              \
+  }
+#define INST(NV, R) \
+  static TGT void tile##NV##_r##R(const fc_spmm_args *a) { tile_kernel(a, R, NV); }
+INST(1, 1) INST(2, 1) INST(3, 1) INST(4, 1)
+INST(1, 2) INST(2, 2) INST(3, 2) INST(4, 2)
+INST(1, 4) INST(2, 4) INST(3, 4) INST(4, 4)
+DEF(1) DEF(2) DEF(4)
+
+TGT void fc_spmv_avx512(int64_t n, const int64_t *rowptr, const int32_t *idx, const float *val, const float *x,
+                        const float *bias, float lo, float hi, float *y) {
+  for (int64_t j = 0; j < n; j++) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t p = rowptr[j], e = rowptr[j + 1];
+    for (; p + 32 <= e; p += 32) {
+      __m512i i0 = _mm512_loadu_si512(idx + p), i1 = _mm512_loadu_si512(idx + p + 16);
+      acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(val + p), _mm512_i32gather_ps(i0, x, 4), acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(val + p + 16), _mm512_i32gather_ps(i1, x, 4), acc1);
+    }
+    for (; p < e; p += 16) {
+      int64_t left = e - p;
+      __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+      __m512i ii = _mm512_maskz_loadu_epi32(m, idx + p);
+      __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ii, x, 4);
+      acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, val + p), xv, acc0);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + (bias ? bias[j] : 0.0f);
+    s = s < lo ? lo : s;
+    y[j] = s > hi ? hi : s;
+  }
+}
+#endif

@@ -1,0 +1,212 @@
+/* Unit tests: every sparse kernel (scalar, AVX2, AVX-512 as the CPU allows) against the scalar
+ * reference on random shapes with tails, 0/50/90/100 % sparsity, blocks, strides, pads, dilation. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "kernels/ref/sparse_ref.h"
+#include "kernels/sparse/sparse.h"
+
+static uint64_t rng_state;
+static float rnd_unit(void) { /* xorshift64*, uniform in [-1, 1) */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return (float)((rng_state * 2685821657736338717ull) >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+static float *rnd_buf(int64_t n) {
+  float *p = malloc((size_t)(n ? n : 1) * sizeof(float));
+  for (int64_t i = 0; i < n; i++) p[i] = rnd_unit();
+  return p;
+}
+
+/* Zeroes weights at random with probability sp; with block > 1 whole runs of `block` output
+ * channels share a pattern (what `prune --method block` produces), so blocks are dense. */
+static void sparsify(float *w, int64_t rows, int64_t cols, double sp, int block) {
+  int b = block > 1 && rows % block == 0 ? block : 1;
+  for (int64_t r0 = 0; r0 < rows; r0 += b)
+    for (int64_t j = 0; j < cols; j++)
+      if ((rnd_unit() + 1.0f) * 0.5f < sp)
+        for (int r = 0; r < b; r++) w[(r0 + r) * cols + j] = 0.0f;
+}
+
+static int close_enough(const float *a, const float *b, int64_t n) {
+  float mx = 1.0f;
+  for (int64_t i = 0; i < n; i++) mx = fabsf(b[i]) > mx ? fabsf(b[i]) : mx;
+  for (int64_t i = 0; i < n; i++)
+    if (!(fabsf(a[i] - b[i]) <= 2e-5f * mx)) {
+      fprintf(stderr, "  element %lld: got %g, want %g\n", (long long)i, a[i], b[i]);
+      return 0;
+    }
+  return 1;
+}
+
+static void *aligned_scratch(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, n ? n : 64)) return NULL;
+  return p;
+}
+
+typedef struct conv_case {
+  int64_t cin, cout, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {7, 5, 9, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},      /* 1×1, 63 pixels: prepared input, masked tail */
+    {12, 8, 16, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 1×1, 320 pixels: input read in place */
+    {9, 12, 23, 17, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 1×1, 391 pixels: odd tail */
+    {6, 12, 11, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* 3×3 same padding */
+    {5, 8, 15, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},     /* 3×3 stride 2 */
+    {4, 4, 14, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},    /* 3×3 dilation 2 */
+    {3, 6, 13, 11, 5, 3, 2, 1, 1, 1, 1, 0, 2, 1},    /* 5×3, asymmetric stride and pads */
+    {8, 16, 14, 14, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0},   /* 1×1 stride 2 (ResNet downsample) */
+    {200, 12, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* many input channels: several K chunks */
+    {600, 20, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 1×1 with several K chunks, 35 pixels */
+    {300, 8, 16, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* direct, several K chunks, prefetching */
+    {3, 4, 7, 7, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},      /* 7×7 stride 2 stem shape */
+};
+
+static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res) {
+  fc_sparse_conv_desc d;
+  fc_sparse_conv_desc_init(&d);
+  d.cin = cc->cin, d.cout = cc->cout, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
+  d.stride_h = cc->sh, d.stride_w = cc->sw, d.dil_h = cc->dh, d.dil_w = cc->dw;
+  d.pad_t = cc->pt, d.pad_l = cc->pl, d.pad_b = cc->pb, d.pad_r = cc->pr;
+  d.isa = isa, d.block = block, d.threads = threads;
+  if (act == 1) d.act_lo = 0.0f;
+  if (act == 2) d.act_lo = 0.0f, d.act_hi = 6.0f;
+  int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
+  int64_t ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->kw - 1) - 1) / cc->sw + 1;
+  int64_t kk = cc->cin * cc->kh * cc->kw, nout = cc->cout * oh * ow;
+  float *w = rnd_buf(cc->cout * kk), *x = rnd_buf(cc->cin * cc->h * cc->w), *bias = rnd_buf(cc->cout);
+  float *res = use_res ? rnd_buf(nout) : NULL;
+  for (int64_t i = 0; res && act == 2 && i < nout; i++) res[i] *= 8.0f; /* exercise the Relu6 ceiling */
+  sparsify(w, cc->cout, kk, sp, block);
+  float *want = malloc((size_t)nout * sizeof(float)), *got = malloc((size_t)nout * sizeof(float));
+  fc_sparse_ref_conv(&d, x, w, bias, res, want);
+  fc_sparse_conv *c = NULL;
+  fc_err err = {0};
+  fc_status st = fc_sparse_conv_create(&d, w, bias, "t", &c, &err);
+  if (block && cc->cout % block) {
+    CHECK(st == FC_ERR_ARG);
+  } else {
+    CHECK(st == FC_OK);
+    if (st != FC_OK) fprintf(stderr, "  %s\n", err.msg);
+  }
+  if (c) {
+    void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
+    for (int64_t i = 0; i < nout; i++) got[i] = NAN;
+    fc_sparse_conv_run(c, x, res, got, sc);
+    fc_sparse_info info;
+    fc_sparse_conv_info(c, &info);
+    int ok = close_enough(got, want, nout);
+    CHECK(ok);
+    if (!ok)
+      fprintf(stderr, "  case cin=%lld cout=%lld %lldx%lld k%lldx%lld s%lld: isa=%d sp=%.2f block=%d(R=%d) threads=%d "
+                      "act=%d res=%d chunks=%lld\n",
+              (long long)cc->cin, (long long)cc->cout, (long long)cc->h, (long long)cc->w, (long long)cc->kh,
+              (long long)cc->kw, (long long)cc->sh, isa, sp, block, info.block, threads, act, use_res,
+              (long long)info.k_chunks);
+    /* a second run on the same scratch gives the same answer (no state leaks between runs) */
+    float *again = malloc((size_t)nout * sizeof(float));
+    fc_sparse_conv_run(c, x, res, again, sc);
+    CHECK(memcmp(again, got, (size_t)nout * sizeof(float)) == 0);
+    free(again);
+    free(sc);
+    fc_sparse_conv_free(c);
+  }
+  free(w), free(x), free(bias), free(res), free(want), free(got);
+}
+
+static void test_sparse_conv_vs_ref(void) {
+  static const double sps[] = {0.0, 0.5, 0.9, 1.0};
+  static const int blocks[] = {0, 1, 2, 4};
+  rng_state = 0x9e3779b97f4a7c15ull;
+  for (int isa = FC_ISA_SCALAR; isa <= FC_ISA_AVX512; isa++) {
+    if (!fc_cpu_supports((fc_isa)isa)) {
+      fprintf(stderr, "  (sparse conv: %s not available on this CPU, skipped)\n", fc_isa_name((fc_isa)isa));
+      continue;
+    }
+    for (size_t ci = 0; ci < sizeof conv_cases / sizeof conv_cases[0]; ci++)
+      for (size_t si = 0; si < 4; si++)
+        for (size_t bi = 0; bi < 4; bi++) {
+          int variant = (int)(ci + si + bi);
+          if (ci >= 8 && variant % 3) continue; /* the big cases: a third of the combinations keeps ASan quick */
+          run_conv_case(&conv_cases[ci], isa, sps[si], blocks[bi], 1 + variant % 2, variant % 3, variant % 4 == 1);
+        }
+  }
+}
+
+static void test_sparse_gemm_vs_ref(void) {
+  static const int64_t ms[] = {1, 3, 5, 37, 300, 320};
+  rng_state = 0x1234567ull;
+  for (int isa = FC_ISA_SCALAR; isa <= FC_ISA_AVX512; isa++) {
+    if (!fc_cpu_supports((fc_isa)isa)) continue;
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+      for (int tb = 0; tb < 2; tb++)
+        for (int si = 0; si < 3; si++) {
+          fc_sparse_gemm_desc d;
+          fc_sparse_gemm_desc_init(&d);
+          d.m = ms[mi], d.k = 50 + si * 13, d.n = 20 + tb * 4, d.trans_b = tb, d.isa = isa, d.threads = 1 + si % 2;
+          d.alpha = si == 2 ? 0.5f : 1.0f, d.beta = si == 1 ? 2.0f : 1.0f;
+          if (si == 1) d.act_lo = 0.0f;
+          float *b = rnd_buf(d.k * d.n), *x = rnd_buf(d.m * d.k), *bias = rnd_buf(d.n);
+          sparsify(b, tb ? d.n : d.k, tb ? d.k : d.n, si == 0 ? 0.5 : 0.9, 1);
+          float *want = malloc((size_t)(d.m * d.n) * sizeof(float)), *got = malloc((size_t)(d.m * d.n) * sizeof(float));
+          fc_sparse_ref_gemm(&d, x, b, si == 2 ? NULL : bias, want);
+          fc_sparse_gemm *g = NULL;
+          fc_err err = {0};
+          CHECK(fc_sparse_gemm_create(&d, b, si == 2 ? NULL : bias, "g", &g, &err) == FC_OK);
+          if (g) {
+            void *sc = aligned_scratch(fc_sparse_gemm_scratch_bytes(g));
+            fc_sparse_gemm_run(g, x, got, sc);
+            int ok = close_enough(got, want, d.m * d.n);
+            CHECK(ok);
+            if (!ok) fprintf(stderr, "  gemm m=%lld k=%lld n=%lld transB=%d isa=%d\n", (long long)d.m, (long long)d.k,
+                             (long long)d.n, tb, isa);
+            free(sc);
+            fc_sparse_gemm_free(g);
+          }
+          free(b), free(x), free(bias), free(want), free(got);
+        }
+  }
+}
+
+static void test_sparse_bad_input(void) {
+  fc_sparse_conv_desc d;
+  fc_sparse_conv_desc_init(&d);
+  float w[64] = {1};
+  fc_sparse_conv *c = NULL;
+  fc_err err = {0};
+  d.cin = 1, d.cout = 1, d.in_h = 2, d.in_w = 2, d.k_h = 3, d.k_w = 3;
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_SHAPE && !c);
+  CHECK(strstr(err.msg, "n:") == err.msg);
+  fc_err_clear(&err);
+  d.k_h = d.k_w = 1, d.stride_h = 0;
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_ARG && !c);
+  fc_err_clear(&err);
+  d.stride_h = 1, d.cin = -4;
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_ARG && !c);
+  fc_err_clear(&err);
+  d.cin = (int64_t)1 << 40;
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_UNSUPPORTED && !c);
+  fc_err_clear(&err);
+  d.cin = 1, d.cout = 6, d.block = 4;
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_ARG && !c);
+  fc_sparse_gemm_desc gd;
+  fc_sparse_gemm_desc_init(&gd);
+  fc_sparse_gemm *g = NULL;
+  fc_err_clear(&err);
+  gd.m = 0, gd.k = 2, gd.n = 2;
+  CHECK(fc_sparse_gemm_create(&gd, w, NULL, "g", &g, &err) == FC_ERR_ARG && !g);
+}
+
+TEST_TABLE(fc_tests_sparse) = {
+    {"sparse_conv_vs_ref", test_sparse_conv_vs_ref},
+    {"sparse_gemm_vs_ref", test_sparse_gemm_vs_ref},
+    {"sparse_bad_input", test_sparse_bad_input},
+    {NULL, NULL},
+};
