@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/sparse/sparse.h"
 #include "ops/ops.h"
 #include "passes/passes.h"
 #include "runtime/plan_internal.h"
@@ -197,7 +198,7 @@ static bool is_pointwise(const fc_graph *g, const fc_node *n) {
   for (int i = 0; ops[i] && !known; i++) known = !strcmp(ops[i], n->op_type);
   if (!known || n->n_outputs < 1 || n->outputs[0] < 0) return false;
   const fc_value *y = &g->values[n->outputs[0]];
-  if (y->rank != 4) return false;
+  if (y->rank != 4 || y->dtype != FC_DT_FLOAT) return false;
   for (int o = 1; o < n->n_outputs; o++)
     if (n->outputs[o] >= 0) return false;
   for (int i = 0; i < n->n_inputs; i++) {
@@ -205,7 +206,8 @@ static bool is_pointwise(const fc_graph *g, const fc_node *n) {
     const fc_value *x = &g->values[n->inputs[i]];
     int64_t numel = fc_value_numel(x);
     if (numel == 1) continue;
-    if (x->rank != 4 || memcmp(x->dims, y->dims, 4 * sizeof(int64_t))) return false;
+    /* only float values are ever stored NHWC: a same-shaped input of another type stays plain */
+    if (x->rank != 4 || x->dtype != FC_DT_FLOAT || memcmp(x->dims, y->dims, 4 * sizeof(int64_t))) return false;
     if (!strcmp(n->op_type, "PRelu") && i == 1) return false;
   }
   return true;
@@ -277,11 +279,13 @@ static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
     return fc_fail(err, FC_ERR_NOMEM, "out of memory planning");
   }
   const fc_value *x0 = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;
-  bool conv = (k->flags & FC_KERNEL_NHWC) && x0 && x0->rank == 4 && x0->dtype == FC_DT_FLOAT;
-  bool nhwc = conv;
-  const fc_kernel *chosen = k;
+  /* a constant-weight Conv/Gemm/MatMul runs sparse (plain layout) when the cost model says so */
   fc_exec_node trial_en = {0};
-  if (!nhwc && any_nhwc_input(p, n)) {
+  const fc_kernel *sparse_k = fc_sparse_kernel_for(g, n, p->threads, &trial_en);
+  bool conv = !sparse_k && (k->flags & FC_KERNEL_NHWC) && x0 && x0->rank == 4 && x0->dtype == FC_DT_FLOAT;
+  bool nhwc = conv;
+  const fc_kernel *chosen = sparse_k ? sparse_k : k;
+  if (!sparse_k && !nhwc && any_nhwc_input(p, n)) {
     if (is_pointwise(g, n)) {
       nhwc = true;
     } else {
