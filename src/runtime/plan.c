@@ -282,7 +282,8 @@ static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
   /* a constant-weight Conv/Gemm/MatMul runs sparse (plain layout) when the cost model says so */
   fc_exec_node trial_en = {0};
   const fc_kernel *sparse_k = fc_sparse_kernel_for(g, n, p->threads, &trial_en);
-  bool conv = !sparse_k && (k->flags & FC_KERNEL_NHWC) && x0 && x0->rank == 4 && x0->dtype == FC_DT_FLOAT;
+  bool conv = !sparse_k && (k->flags & FC_KERNEL_NHWC) && x0 && x0->rank == 4 && x0->dtype == FC_DT_FLOAT &&
+              !p->no_nhwc; /* FC_NO_NHWC: everything plain (NCHW), to measure what the layout buys */
   bool nhwc = conv;
   const fc_kernel *chosen = sparse_k ? sparse_k : k;
   if (!sparse_k && !nhwc && any_nhwc_input(p, n)) {
@@ -501,6 +502,7 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
   if (!p) return fc_fail(err, FC_ERR_NOMEM, "out of memory");
   p->model = model;
   p->threads = threads;
+  p->no_nhwc = getenv("FC_NO_NHWC") != NULL;
   int saved_threads = omp_get_max_threads();
   omp_set_num_threads(threads); /* oneDNN sizes its primitives for the threads it will get */
   /* constants are shared with the model (it outlives the plan), not copied: ResNet-50 would

@@ -22,6 +22,7 @@ struct fc_plan {
   const fc_model *model;
   fc_graph *g;
   int threads;
+  bool no_nhwc;          /* FC_NO_NHWC set: keep every activation plain */
   fc_step *steps;
   int n_steps, cap_steps;
   int cap_values;        /* size of the per-value arrays below (≥ g->n_values) */
