@@ -30,21 +30,22 @@ typedef struct rs_state {
   int64_t tmp_stride; /* floats of scratch per thread (0: none) */
 } rs_state;
 
-/* `len` is the resized length as scale·n, fractional when a scale (not a size) fixed the output, as
- * the ONNX reference computes it; m is the integer output length. */
+/* m is the integer output length. For align_corners, pytorch_half_pixel and tf_crop_and_resize the
+ * ONNX reference divides by the fractional scale·n instead; ONNX Runtime and PyTorch (whose exports
+ * these are) use m, and so do we: they differ only when scale·n is not an integer. */
 static double source_coord(int ctm, int64_t o, double scale, int64_t n, int64_t m, double roi_lo, double roi_hi) {
-  double x = (double)o, len = scale * (double)n;
+  double x = (double)o;
   switch (ctm) {
     case C_HALF_PIXEL_SYM: {
       double adj = (double)m / (scale * (double)n), center = (double)n / 2;
       return center * (1 - adj) + (x + 0.5) / scale - 0.5;
     }
-    case C_PYTORCH_HALF_PIXEL: return len > 1 ? (x + 0.5) / scale - 0.5 : 0;
-    case C_ALIGN_CORNERS: return len == 1 ? 0 : x * (double)(n - 1) / (len - 1);
+    case C_PYTORCH_HALF_PIXEL: return m > 1 ? (x + 0.5) / scale - 0.5 : 0;
+    case C_ALIGN_CORNERS: return m == 1 ? 0 : x * (double)(n - 1) / (double)(m - 1);
     case C_ASYMMETRIC: return x / scale;
     case C_TF_HALF_PIXEL_NN: return (x + 0.5) / scale;
     case C_TF_CROP:
-      return len > 1 ? roi_lo * (double)(n - 1) + x * (roi_hi - roi_lo) * (double)(n - 1) / (len - 1)
+      return m > 1 ? roi_lo * (double)(n - 1) + x * (roi_hi - roi_lo) * (double)(n - 1) / (double)(m - 1)
                    : 0.5 * (roi_lo + roi_hi) * (double)(n - 1);
     default: return (x + 0.5) / scale - 0.5;
   }
