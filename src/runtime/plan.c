@@ -247,15 +247,17 @@ static fc_status prepare_step(fc_plan *p, fc_step *s, fc_err *err) {
 static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
   const fc_node *n = &p->g->nodes[ni];
   fc_graph *g = p->g;
+  bool std_domain = !n->domain[0] || !strcmp(n->domain, "ai.onnx");
+  if (!std_domain)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "node '%s': op %s.%s is not supported by the runtime", n->name, n->domain,
+                   n->op_type);
+  if (!n->def || (!fc_kernel_find(n->op_type) && !is_view_op(g, n)))
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "node '%s': op %s is not supported by the runtime", n->name, n->op_type);
   /* shapes must be known: a node after an unsupported op has none */
   for (int o = 0; o < n->n_outputs; o++)
     if (n->outputs[o] >= 0 && !fc_value_known(&g->values[n->outputs[o]]))
       return fc_fail(err, FC_ERR_UNSUPPORTED, "node '%s' (%s): output shape unknown (an op before it is not supported)",
                      n->name, n->op_type);
-  bool std_domain = !n->domain[0] || !strcmp(n->domain, "ai.onnx");
-  if (!std_domain)
-    return fc_fail(err, FC_ERR_UNSUPPORTED, "node '%s': op %s.%s is not supported by the runtime", n->name, n->domain,
-                   n->op_type);
   if (is_view_op(g, n)) {
     int x = n->inputs[0], y = n->outputs[0];
     bool keeps_layout = !strcmp(n->op_type, "Identity") || !strcmp(n->op_type, "Dropout");
