@@ -17,7 +17,7 @@ static void help(FILE *f) {
         "\n"
         "Runs the model on every image and reports top-1 and top-5 accuracy and images per second.\n"
         "\n"
-        "  --images FILE     IDX (MNIST format) or .npy, gzipped or not: N×H×W, N×C×H×W or N×H×W×C,\n"
+        "  --images FILE     IDX (MNIST format) or .npy, gzipped or not: NxHxW, NxCxHxW or NxHxWxC,\n"
         "                    uint8 or float32 (any numeric type)\n"
         "  --labels FILE     IDX or .npy: N integer class indices\n"
         "  --scale X         multiply raw values by X (default 1/255 for uint8 images, else 1)\n"

@@ -26,6 +26,15 @@ static const char *dims_str(int rank, const int64_t *dims, char *buf, size_t n) 
 
 static bool fits(int64_t model_dim, int64_t file_dim) { return model_dim < 0 || model_dim == file_dim; }
 
+/* Product of dims[from..to) if every one is known and it does not overflow; else -1. The dims come
+ * straight from the model file, before any inference has bounded them. */
+static int64_t known_product(const int64_t *dims, int from, int to) {
+  int64_t p = 1;
+  for (int d = from; d < to; d++)
+    if (dims[d] < 0 || !fc_mul_i64(p, dims[d], &p)) return -1;
+  return p;
+}
+
 fc_status fc_eval_geom_match(const fc_array *im, const char *path, int rank, const int64_t *dims,
                              fc_eval_layout layout, fc_eval_geom *g, fc_err *err) {
   memset(g, 0, sizeof *g);
@@ -33,14 +42,14 @@ fc_status fc_eval_geom_match(const fc_array *im, const char *path, int rank, con
   if (rank < 2 || rank > 8)
     return fc_fail(err, FC_ERR_UNSUPPORTED, "eval needs a model input of rank 2 to 8 with the batch first; it has rank %d", rank);
   if (im->rank < 2)
-    return fc_fail(err, FC_ERR_ARG, "'%s' holds a %d-D array; eval needs images as N×… (one per row)", path, im->rank);
+    return fc_fail(err, FC_ERR_ARG, "'%s' holds a %d-D array; eval needs images as NxHxW, NxCxHxW or NxHxWxC", path, im->rank);
   g->n = im->dims[0];
   g->per_image = im->count / im->dims[0];
   g->model_rank = rank;
   g->model_dims[0] = dims[0];
   const int64_t *f = im->dims + 1;
   int fr = im->rank - 1;
-  bool ok = false;
+  bool ok = false, nhwc_fits = false;
   if (rank == 4) {
     if (fr == 2 && layout != FC_EVAL_LAYOUT_NHWC) { /* N×H×W: one channel */
       ok = fits(dims[1], 1) && fits(dims[2], f[0]) && fits(dims[3], f[1]);
@@ -48,6 +57,7 @@ fc_status fc_eval_geom_match(const fc_array *im, const char *path, int rank, con
     } else if (fr == 3) {
       bool as_nchw = fits(dims[1], f[0]) && fits(dims[2], f[1]) && fits(dims[3], f[2]);
       bool as_nhwc = fits(dims[1], f[2]) && fits(dims[2], f[0]) && fits(dims[3], f[1]);
+      nhwc_fits = as_nhwc;
       if (layout == FC_EVAL_LAYOUT_NHWC || (layout == FC_EVAL_LAYOUT_AUTO && !as_nchw && as_nhwc)) {
         ok = as_nhwc;
         g->nhwc = true;
@@ -57,8 +67,7 @@ fc_status fc_eval_geom_match(const fc_array *im, const char *path, int rank, con
         g->c = f[0], g->h = f[1], g->w = f[2];
       }
     }
-    if (!ok && fr == 1 && dims[1] > 0 && dims[2] > 0 && dims[3] > 0 &&
-        dims[1] * dims[2] * dims[3] == g->per_image) { /* flat rows (N×784) for a 1×28×28 input */
+    if (!ok && fr == 1 && known_product(dims, 1, 4) == g->per_image) { /* N×784 rows, 1×28×28 input */
       ok = true;
       g->nhwc = false;
       g->c = dims[1], g->h = dims[2], g->w = dims[3];
@@ -66,14 +75,10 @@ fc_status fc_eval_geom_match(const fc_array *im, const char *path, int rank, con
     if (ok) g->model_dims[1] = g->c, g->model_dims[2] = g->h, g->model_dims[3] = g->w;
   } else {
     if (layout == FC_EVAL_LAYOUT_NHWC)
-      return fc_fail(err, FC_ERR_ARG, "--layout nhwc needs a model input of rank 4 (N×C×H×W); it has rank %d", rank);
+      return fc_fail(err, FC_ERR_ARG, "--layout nhwc needs a model input of rank 4 (NxCxHxW); it has rank %d", rank);
     bool known = true;
-    int64_t prod = 1;
-    for (int d = 1; d < rank; d++) {
-      if (dims[d] < 0) known = false;
-      else prod *= dims[d]; /* bounded: the model's shapes passed inference limits */
-    }
-    if (known && prod == g->per_image) {
+    for (int d = 1; d < rank; d++) known = known && dims[d] >= 0;
+    if (known && known_product(dims, 1, rank) == g->per_image) {
       ok = true;
       for (int d = 1; d < rank; d++) g->model_dims[d] = dims[d];
     } else if (!known && fr == rank - 1) {
@@ -88,7 +93,7 @@ fc_status fc_eval_geom_match(const fc_array *im, const char *path, int rank, con
   if (!ok)
     return fc_fail(err, FC_ERR_SHAPE, "images in '%s' are %s (N first) but the model's input is %s%s", path,
                    dims_str(im->rank, im->dims, fbuf, sizeof fbuf), dims_str(rank, dims, mbuf, sizeof mbuf),
-                   rank == 4 && fr == 3 && layout != FC_EVAL_LAYOUT_NHWC ? " (try --layout nhwc)" : "");
+                   nhwc_fits && layout == FC_EVAL_LAYOUT_NCHW ? " (try --layout nhwc)" : "");
   return FC_OK;
 }
 
@@ -102,7 +107,7 @@ int64_t fc_eval_label(const fc_array *labels, int64_t i) { return fc_data_get_i6
 fc_status fc_eval_check_labels(const fc_array *lab, const char *path, int64_t n_images, int64_t classes,
                                fc_err *err) {
   if (!(lab->rank == 1 || (lab->rank == 2 && lab->dims[1] == 1)))
-    return fc_fail(err, FC_ERR_ARG, "labels in '%s' must be one integer per image (N or N×1); the array has rank %d",
+    return fc_fail(err, FC_ERR_ARG, "labels in '%s' must be one integer per image (N or Nx1); the array has rank %d",
                    path, lab->rank);
   if (!is_int_dtype(lab->dtype))
     return fc_fail(err, FC_ERR_ARG, "labels in '%s' are %s; eval needs integer class indices", path,

@@ -61,6 +61,13 @@ static void test_geom(void) {
   CHECK(fc_eval_geom_match(&a, "f", 2, flat, FC_EVAL_LAYOUT_AUTO, &g, &err) == FC_ERR_ARG);
   fc_err_clear(&err);
   CHECK(fc_eval_geom_match(&a, "f", 1, flat, FC_EVAL_LAYOUT_AUTO, &g, &err) == FC_ERR_UNSUPPORTED);
+  fc_err_clear(&err);
+  /* dims straight from a hostile file: their product overflows and must simply not match */
+  const int64_t huge4[4] = {-1, INT64_C(1) << 62, INT64_C(1) << 62, 4}, huge3[3] = {-1, INT64_C(1) << 62, 16};
+  a = make_array(FC_DT_UINT8, big, 2, (int64_t[]){2, 784});
+  CHECK(fc_eval_geom_match(&a, "f", 4, huge4, FC_EVAL_LAYOUT_AUTO, &g, &err) == FC_ERR_SHAPE);
+  fc_err_clear(&err);
+  CHECK(fc_eval_geom_match(&a, "f", 3, huge3, FC_EVAL_LAYOUT_AUTO, &g, &err) == FC_ERR_SHAPE);
 }
 
 static void test_labels(void) {
