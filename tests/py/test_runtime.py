@@ -472,3 +472,35 @@ def test_bench_table_with_input_shape(small):
     p = run("bench", str(path), "--input-shape", "x=1x4x6x6", "--iters", "2", "--warmup", "0")
     assert p.returncode == 0, p.stderr
     assert "median" in p.stdout and "Conv" in p.stdout and "GFLOP/s" in p.stdout
+
+
+# ---- plan edge cases: views of inputs, outputs that are inputs or constants, repeated runs ------
+
+def test_views_and_passthrough_outputs(tmp_path):
+    """Outputs that alias an input (Identity, Reshape), a constant output, an int64 output."""
+    g = G()
+    x = g.input("x", [2, 3, 4])
+    same = g.op("Identity", [x])
+    flat = g.op("Reshape", [x, numpy_const(g, [6, 4])])
+    shp = g.op("Shape", [x])
+    doubled = g.op("Add", [same, same])
+    path = tmp_path / "m.onnx"
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in (same, flat, doubled)]
+    outs.append(helper.make_tensor_value_info(shp, TensorProto.INT64, None))
+    graph = helper.make_graph(g.nodes, "t", g.inputs, outs, g.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    check_against_ort(path, g.feeds, tmp_path)
+
+
+def test_conv_output_read_by_two_branches(tmp_path):
+    """A conv output that a residual reads later must not be fused away or overwritten."""
+    g = G()
+    x = g.input("x", [1, 8, 10, 10])
+    a = g.op("Conv", [x, g.const([8, 8, 3, 3], 0.3)], pads=[1, 1, 1, 1])
+    b = g.op("Relu", [a])
+    c = g.op("Conv", [b, g.const([8, 8, 1, 1], 0.3)])
+    d = g.op("Add", [c, a])
+    e = g.op("Sigmoid", [a])
+    check_against_ort(g.save(tmp_path / "m.onnx", [d, e]), g.feeds, tmp_path)
