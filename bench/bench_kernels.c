@@ -36,6 +36,26 @@ static const shape shapes[] = {
 /* wall time by default; --clock cpu times the calling thread only (immune to being descheduled on
  * a shared machine, valid for --threads 1 where every kernel runs on the caller) */
 static clockid_t clock_id = CLOCK_MONOTONIC;
+/* For --calib: every distinct conv shape of ResNet-50 plus MobileNetV2-like pointwise layers. */
+static const shape calib_shapes[] = {
+    {"stem 64x3 7x7/2 224", 64, 3, 224, 224, 7, 2, 3},   {"1x1 64x64 56", 64, 64, 56, 56, 1, 1, 0},
+    {"3x3 64x64 56", 64, 64, 56, 56, 3, 1, 1},           {"1x1 256x64 56", 256, 64, 56, 56, 1, 1, 0},
+    {"1x1 64x256 56", 64, 256, 56, 56, 1, 1, 0},         {"1x1 128x256 56", 128, 256, 56, 56, 1, 1, 0},
+    {"3x3 128x128/2 56", 128, 128, 56, 56, 3, 2, 1},     {"1x1 512x128 28", 512, 128, 28, 28, 1, 1, 0},
+    {"1x1 512x256/2 56", 512, 256, 56, 56, 1, 2, 0},     {"1x1 128x512 28", 128, 512, 28, 28, 1, 1, 0},
+    {"3x3 128x128 28", 128, 128, 28, 28, 3, 1, 1},       {"1x1 256x512 28", 256, 512, 28, 28, 1, 1, 0},
+    {"3x3 256x256/2 28", 256, 256, 28, 28, 3, 2, 1},     {"1x1 1024x256 14", 1024, 256, 14, 14, 1, 1, 0},
+    {"1x1 1024x512/2 28", 1024, 512, 28, 28, 1, 2, 0},   {"1x1 256x1024 14", 256, 1024, 14, 14, 1, 1, 0},
+    {"3x3 256x256 14", 256, 256, 14, 14, 3, 1, 1},       {"1x1 512x1024 14", 512, 1024, 14, 14, 1, 1, 0},
+    {"3x3 512x512/2 14", 512, 512, 14, 14, 3, 2, 1},     {"1x1 2048x512 7", 2048, 512, 7, 7, 1, 1, 0},
+    {"1x1 2048x1024/2 14", 2048, 1024, 14, 14, 1, 2, 0}, {"1x1 512x2048 7", 512, 2048, 7, 7, 1, 1, 0},
+    {"3x3 512x512 7", 512, 512, 7, 7, 3, 1, 1},          {"1x1 96x16 112", 96, 16, 112, 112, 1, 1, 0},
+    {"1x1 144x24 56", 144, 24, 56, 56, 1, 1, 0},         {"1x1 24x144 56", 24, 144, 56, 56, 1, 1, 0},
+    {"1x1 192x32 28", 192, 32, 28, 28, 1, 1, 0},         {"1x1 64x384 14", 64, 384, 14, 14, 1, 1, 0},
+    {"1x1 576x96 14", 576, 96, 14, 14, 1, 1, 0},         {"1x1 160x960 7", 160, 960, 7, 7, 1, 1, 0},
+    {"1x1 1280x320 7", 1280, 320, 7, 7, 1, 1, 0},
+};
+
 static double now(void) {
   struct timespec t;
   clock_gettime(clock_id, &t);
@@ -159,7 +179,12 @@ static float *random_weights(const shape *s, double sp, int block) {
   return w;
 }
 
+static void sparse_desc_layout(const shape *s, int threads, int block, int layout, fc_sparse_conv_desc *d);
 static void sparse_desc(const shape *s, int threads, int block, fc_sparse_conv_desc *d) {
+  sparse_desc_layout(s, threads, block, 0, d);
+}
+
+static void sparse_desc_layout(const shape *s, int threads, int block, int layout, fc_sparse_conv_desc *d) {
   fc_sparse_conv_desc_init(d);
   d->cin = s->cin, d->cout = s->cout, d->in_h = s->h, d->in_w = s->w, d->k_h = d->k_w = s->k;
   d->stride_h = d->stride_w = s->stride;
@@ -167,12 +192,13 @@ static void sparse_desc(const shape *s, int threads, int block, fc_sparse_conv_d
   d->act_lo = 0.0f;
   d->threads = threads;
   d->block = block;
+  d->layout = layout;
 }
 
 typedef struct opts {
   int threads, reps, block, pattern_block;
   double rot_mb, min_time;
-  const char *only;
+  const char *only, *calib;
   double sps[16];
   int nsp;
 } opts;
@@ -316,15 +342,101 @@ static void bench_shape(const shape *s, const opts *o) {
     printf("  break-even sparsity: above %.0f%%\n\n", o->sps[o->nsp - 1] * 100);
 }
 
+/* --calib: for each shape and sparsity, oneDNN dense and every forced (block height, layout)
+ * variant, interleaved; one CSV row per variant with the cost model's features and the measured
+ * medians (tools/fit_sparse_cost.py fits the coefficients in sparse_cost.c from it). */
+static void calibrate(const opts *o) {
+  FILE *f = fopen(o->calib, "w");
+  if (!f) {
+    fprintf(stderr, "bench-kernels: cannot write %s\n", o->calib);
+    exit(1);
+  }
+  fprintf(f, "shape,sparsity,block,layout,chosen");
+  for (int i = 0; i < FC_SPARSE_NFEAT; i++) fprintf(f, ",f%d", i);
+  fprintf(f, ",sparse_s,predicted_s,dense_macs,dense_bytes,dense_s,dense_predicted_s\n");
+  for (size_t si = 0; si < sizeof calib_shapes / sizeof calib_shapes[0]; si++) {
+    const shape *s = &calib_shapes[si];
+    if (o->only && !strstr(s->name, o->only)) continue;
+    dense dc;
+    dense_init(&dc, s, 0, o->rot_mb * 1e6);
+    int64_t p = out_pixels(s);
+    double macs = (double)s->cout * (double)(s->cin * s->k * s->k) * (double)p;
+    double dbytes = 4.0 * ((double)s->cout * (double)(s->cin * s->k * s->k) + (double)(s->cin * s->h * s->w) +
+                           (double)s->cout * (double)p);
+    for (int spi = 0; spi < o->nsp; spi++) {
+      enum { MAXV = 10, SETS = 2 };
+      sparse_set sets[MAXV][SETS];
+      int vb[MAXV], vl[MAXV], nv = 0;
+      int one = s->k == 1 && s->stride == 1;
+      for (int b = 1; b <= 4; b *= 2)
+        for (int l = one ? 0 : 1; l <= (one ? 0 : 3); l++) vb[nv] = b, vl[nv] = l, nv++;
+      vb[nv] = 0, vl[nv] = 0, nv++; /* the cost model's own choice */
+      for (int v = 0; v < nv; v++) {
+        fc_sparse_conv_desc d;
+        sparse_desc_layout(s, 1, vb[v], vl[v], &d);
+        for (int r = 0; r < SETS; r++) {
+          sparse_set *ss = &sets[v][r];
+          uint64_t keep = rng;
+          rng = 0x1234567ull + (uint64_t)r; /* the same weights for every variant */
+          float *w = random_weights(s, o->sps[spi], o->pattern_block);
+          rng = keep;
+          fc_err e = {0};
+          if (fc_sparse_conv_create(&d, w, NULL, s->name, &ss->c, &e) != FC_OK) {
+            fprintf(stderr, "bench-kernels: %s\n", e.msg);
+            exit(1);
+          }
+          free(w);
+          ss->x = frand_buf((size_t)(s->cin * s->h * s->w));
+          ss->y = frand_buf((size_t)(s->cout * p));
+          if (posix_memalign(&ss->scratch, 64, fc_sparse_conv_scratch_bytes(ss->c) + 64)) exit(1);
+          memset(ss->scratch, 0, fc_sparse_conv_scratch_bytes(ss->c));
+        }
+      }
+      enum { N = 31 };
+      static double td[N], tv[MAXV][N];
+      for (int it = 0; it < N; it++) {
+        double t0 = now();
+        dense_run(&dc, it % dc.nrot);
+        td[it] = now() - t0;
+        for (int v = 0; v < nv; v++) {
+          sparse_set *ss = &sets[v][it % SETS];
+          t0 = now();
+          fc_sparse_conv_run(ss->c, ss->x, NULL, ss->y, ss->scratch);
+          tv[v][it] = now() - t0;
+        }
+      }
+      qsort(td, N, sizeof(double), cmp_d);
+      for (int v = 0; v < nv; v++) {
+        qsort(tv[v], N, sizeof(double), cmp_d);
+        double feat[FC_SPARSE_NFEAT];
+        fc_sparse_conv_features(sets[v][0].c, feat);
+        fc_sparse_info info;
+        fc_sparse_conv_info(sets[v][0].c, &info);
+        fprintf(f, "%s,%.2f,%d,%d,%d", s->name, o->sps[spi], info.block, info.layout, vb[v] == 0);
+        for (int i = 0; i < FC_SPARSE_NFEAT; i++) fprintf(f, ",%.6g", feat[i]);
+        fprintf(f, ",%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", tv[v][N / 2], fc_sparse_conv_predict(sets[v][0].c, 1), macs,
+                dbytes, td[N / 2], fc_sparse_conv_predict_dense(sets[v][0].c, 1));
+        for (int r = 0; r < SETS; r++) {
+          fc_sparse_conv_free(sets[v][r].c);
+          free(sets[v][r].x), free(sets[v][r].y), free(sets[v][r].scratch);
+        }
+      }
+      fflush(f);
+      fprintf(stderr, "calib: %s at %.0f%%\n", s->name, o->sps[spi] * 100);
+    }
+  }
+  fclose(f);
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: bench_kernels [--threads N] [--rotate-mb MB] [--reps N] [--min-time S] [--block R]\n"
                   "                     [--pattern-block R] [--shape SUBSTRING] [--sparsity 0.5,0.7,...]\n"
-                  "                     [--clock wall|cpu]\n");
+                  "                     [--clock wall|cpu] [--calib FILE.csv]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  opts o = {1, 21, 0, 1, 32.0, 0.25, NULL, {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}, 6};
+  opts o = {1, 21, 0, 1, 16.0, 0.25, NULL, NULL, {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}, 6};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--threads") && v) o.threads = atoi(v), i++;
@@ -334,6 +446,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--block") && v) o.block = atoi(v), i++;
     else if (!strcmp(a, "--pattern-block") && v) o.pattern_block = atoi(v), i++;
     else if (!strcmp(a, "--shape") && v) o.only = v, i++;
+    else if (!strcmp(a, "--calib") && v) o.calib = v, i++;
     else if (!strcmp(a, "--clock") && v) clock_id = !strcmp(argv[++i], "cpu") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     else if (!strcmp(a, "--sparsity") && v) {
       o.nsp = 0;
@@ -349,6 +462,10 @@ int main(int argc, char **argv) {
          "pattern blocks of %d, times are medians of interleaved calls (%s clock)\n\n",
          o.threads, fc_isa_name(fc_cpu_isa()), o.rot_mb, o.pattern_block,
          clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU");
+  if (o.calib) {
+    calibrate(&o);
+    return 0;
+  }
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
     if (!o.only || strstr(shapes[i].name, o.only)) bench_shape(&shapes[i], &o);
   return 0;

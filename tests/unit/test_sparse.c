@@ -69,13 +69,14 @@ static const conv_case conv_cases[] = {
     {3, 4, 7, 7, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},      /* 7×7 stride 2 stem shape */
 };
 
-static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res) {
+static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res,
+                          int layout) {
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
   d.cin = cc->cin, d.cout = cc->cout, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
   d.stride_h = cc->sh, d.stride_w = cc->sw, d.dil_h = cc->dh, d.dil_w = cc->dw;
   d.pad_t = cc->pt, d.pad_l = cc->pl, d.pad_b = cc->pb, d.pad_r = cc->pr;
-  d.isa = isa, d.block = block, d.threads = threads;
+  d.isa = isa, d.block = block, d.threads = threads, d.layout = layout;
   if (act == 1) d.act_lo = 0.0f;
   if (act == 2) d.act_lo = 0.0f, d.act_hi = 6.0f;
   int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
@@ -106,10 +107,10 @@ static void run_conv_case(const conv_case *cc, int isa, double sp, int block, in
     CHECK(ok);
     if (!ok)
       fprintf(stderr, "  case cin=%lld cout=%lld %lldx%lld k%lldx%lld s%lld: isa=%d sp=%.2f block=%d(R=%d) threads=%d "
-                      "act=%d res=%d chunks=%lld\n",
+                      "act=%d res=%d chunks=%lld layout=%d\n",
               (long long)cc->cin, (long long)cc->cout, (long long)cc->h, (long long)cc->w, (long long)cc->kh,
               (long long)cc->kw, (long long)cc->sh, isa, sp, block, info.block, threads, act, use_res,
-              (long long)info.k_chunks);
+              (long long)info.k_chunks, layout);
     /* a second run on the same scratch gives the same answer (no state leaks between runs) */
     float *again = malloc((size_t)nout * sizeof(float));
     fc_sparse_conv_run(c, x, res, again, sc);
@@ -135,7 +136,9 @@ static void test_sparse_conv_vs_ref(void) {
         for (size_t bi = 0; bi < 4; bi++) {
           int variant = (int)(ci + si + bi);
           if (ci >= 8 && variant % 3) continue; /* the big cases: a third of the combinations keeps ASan quick */
-          run_conv_case(&conv_cases[ci], isa, sps[si], blocks[bi], 1 + variant % 2, variant % 3, variant % 4 == 1);
+          /* layouts: by cost, and each of the three forced in turn */
+          run_conv_case(&conv_cases[ci], isa, sps[si], blocks[bi], 1 + variant % 2, variant % 3, variant % 4 == 1,
+                        (int)((si * 4 + bi) % 4));
         }
   }
 }

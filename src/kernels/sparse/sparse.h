@@ -15,11 +15,13 @@ typedef struct fc_sparse_conv_desc {
   int64_t pad_t, pad_l, pad_b, pad_r;
   float act_lo, act_hi; /* clamp after bias and residual: Relu [0, inf], Relu6 [0, 6], none ±inf */
   int block;            /* output channels per packed block: 0 = choose by cost, else 1, 2 or 4 */
+  int layout;           /* input layout (FC_SPARSE_*_PLANES), 0 = choose by cost; tests and benchmarks */
   int threads;          /* threads a run uses (≥ 1) */
   int isa;              /* -1 = the best this CPU runs, else an fc_isa it supports */
 } fc_sparse_conv_desc;
 
 typedef struct fc_sparse_conv fc_sparse_conv;
+enum { FC_SPARSE_SHIFT_PLANES = 1, FC_SPARSE_TAP_PLANES = 2, FC_SPARSE_PHASE_PLANES = 3 };
 
 /* Fills act_lo/act_hi = ±inf, dilations/strides 1, block 0, threads 1, isa -1. */
 void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d);
@@ -41,6 +43,7 @@ typedef struct fc_sparse_info {
   int isa;           /* fc_isa the kernels use */
   int64_t k_chunks;  /* input-channel chunks per pixel tile */
   int64_t tiles;     /* pixel tiles */
+  int layout;        /* FC_SPARSE_*_PLANES, 0 when the input is read in place */
 } fc_sparse_info;
 void fc_sparse_conv_info(const fc_sparse_conv *c, fc_sparse_info *info);
 
@@ -62,4 +65,27 @@ void fc_sparse_gemm_free(fc_sparse_gemm *g);
 size_t fc_sparse_gemm_scratch_bytes(const fc_sparse_gemm *g);
 void fc_sparse_gemm_run(const fc_sparse_gemm *g, const float *x, float *y, void *scratch);
 void fc_sparse_gemm_info(const fc_sparse_gemm *g, fc_sparse_info *info);
+
+/* Cost model (sparse_cost.c), calibrated with bench-kernels on this CPU: predicted seconds for one
+ * image of the planned sparse op, and for oneDNN's dense version of the same op. */
+double fc_sparse_conv_predict(const fc_sparse_conv *c, int threads);
+double fc_sparse_conv_predict_dense(const fc_sparse_conv *c, int threads);
+double fc_sparse_gemm_predict(const fc_sparse_gemm *g, int threads);
+double fc_sparse_gemm_predict_dense(const fc_sparse_gemm *g, int threads);
+int fc_sparse_conv_faster(const fc_sparse_conv *c, int threads);
+/* The model's features of a planned conv (single thread, one image), for calibration. */
+#define FC_SPARSE_NFEAT 10
+void fc_sparse_conv_features(const fc_sparse_conv *c, double *f);
+int fc_sparse_gemm_faster(const fc_sparse_gemm *g, int threads);
+
+/* Runtime rows (kernel_sparse.c). fc_sparse_kernel_for: the sparse row for node n (a Conv, Gemm or
+ * MatMul with a constant weight) when the cost model predicts it beats oneDNN dense, with the
+ * node already prepared into *prepared (the planner keeps that state); NULL (and *prepared zeroed)
+ * otherwise. FLOPCUT_SPARSE=0 never picks sparse, =1 picks it whenever supported. */
+struct fc_kernel;
+struct fc_exec_node;
+struct fc_graph;
+struct fc_node;
+const struct fc_kernel *fc_sparse_kernel_for(const struct fc_graph *g, const struct fc_node *n, int threads,
+                                             struct fc_exec_node *prepared);
 #endif

@@ -17,14 +17,6 @@ void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d) {
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* Relative cost of one packed column for a block of r rows, against r = 1 (measured with
- * bench-kernels on AVX-512: a column of 4 rows shares its input loads, so it costs well under 4). */
-static double block_col_cost(fc_isa isa, int r) {
-  if (r == 1) return 1.0;
-  if (isa == FC_ISA_AVX2) return r == 2 ? 1.45 : 2.4;
-  return r == 2 ? 1.3 : 1.9;
-}
-
 /* Packed columns if output channels are grouped r at a time: a column is kept when any row of the
  * block has a nonzero there. */
 static int64_t block_cols(const float *w, int64_t cout, int64_t kk, int r) {
@@ -38,18 +30,44 @@ static int64_t block_cols(const float *w, int64_t cout, int64_t kk, int r) {
   return cols;
 }
 
-static int add_phase(int64_t *list, int64_t *n, int64_t p) {
+/* Index of (phase, off) in the class lists, adding it if new; -1 if the list is full. */
+static int64_t class_of(int64_t *phase, int64_t *off, int64_t *n, int64_t ph, int64_t o) {
   for (int64_t i = 0; i < *n; i++)
-    if (list[i] == p) return 1;
-  if (*n >= 8) return 0;
-  list[(*n)++] = p;
-  return 1;
+    if (phase[i] == ph && off[i] == o) return i;
+  if (*n >= 64) return -1;
+  phase[*n] = ph;
+  off[*n] = o;
+  return (*n)++;
 }
 
-static int64_t phase_index(const int64_t *list, int64_t n, int64_t p) {
-  for (int64_t i = 0; i < n; i++)
-    if (list[i] == p) return i;
-  return 0;
+/* Lays out the planes (see sparse_internal.h for the three layouts). */
+static void plane_layout(fc_sparse_conv *c, int layout) {
+  const fc_sparse_conv_desc *d = &c->d;
+  int64_t vw = c->vw;
+  c->layout = layout;
+  c->nrc = c->ncc = 0;
+  for (int64_t k = 0; k < d->k_h; k++) {
+    int64_t pos = d->dil_h * k;
+    class_of(c->rc_phase, c->rc_off, &c->nrc, pos % d->stride_h, layout == FC_SPARSE_TAP_PLANES ? pos / d->stride_h : 0);
+  }
+  for (int64_t k = 0; k < d->k_w; k++) {
+    int64_t pos = d->dil_w * k;
+    class_of(c->cc_phase, c->cc_off, &c->ncc, pos % d->stride_w, layout == FC_SPARSE_PHASE_PLANES ? 0 : pos / d->stride_w);
+  }
+  c->max_roff = layout == FC_SPARSE_TAP_PLANES ? 0 : d->dil_h * (d->k_h - 1) / d->stride_h;
+  c->max_coff = layout == FC_SPARSE_PHASE_PLANES ? d->dil_w * (d->k_w - 1) / d->stride_w : 0;
+  c->hq = c->out_h + c->max_roff;
+  c->wq = layout == FC_SPARSE_SHIFT_PLANES ? round_up(c->out_w, vw) : c->out_w + c->max_coff;
+  c->plane_stride = round_up(c->hq * c->wq, vw);
+  c->ci_stride = c->plane_stride * c->nrc * c->ncc;
+  if ((c->ci_stride * 4) % 4096 == 0) {
+    c->plane_stride += vw; /* keep channels off the same L1 sets */
+    c->ci_stride = c->plane_stride * c->nrc * c->ncc;
+  }
+  c->out_direct = c->wq == c->out_w;
+  c->q = c->out_h * c->wq;
+  /* a tap may read up to max_coff past its plane's last row (into the next plane, or the slack) */
+  c->xbuf_floats = d->cin * c->ci_stride + round_up(c->max_coff + vw, vw);
 }
 
 /* Geometry and layout; everything that does not depend on the weights. */
@@ -83,36 +101,32 @@ static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err)
   /* the input is read in place only when its rows are vector-aligned, long, and not a multiple
    * of 4 KB apart (which would pile every row onto the same few L1 sets) */
   c->direct = one && p % vw == 0 && p >= 256 && (p * 4) % 4096 != 0;
-  c->nph_h = c->nph_w = 0;
-  for (int64_t k = 0; k < d->k_h; k++)
-    if (!add_phase(c->ph_h, &c->nph_h, d->dil_h * k % d->stride_h))
-      return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many stride phases", name);
-  for (int64_t k = 0; k < d->k_w; k++)
-    if (!add_phase(c->ph_w, &c->nph_w, d->dil_w * k % d->stride_w))
-      return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many stride phases", name);
   if (c->direct) {
     c->hq = d->in_h;
     c->wq = d->in_w;
     c->plane_stride = c->ci_stride = p;
+    c->nrc = c->ncc = 1;
+    c->out_direct = 1;
+    c->q = p;
+    c->xbuf_floats = d->cin * p;
   } else {
-    c->hq = c->out_h + d->dil_h * (d->k_h - 1) / d->stride_h;
-    c->wq = c->out_w + d->dil_w * (d->k_w - 1) / d->stride_w;
-    c->plane_stride = round_up(c->hq * c->wq, vw);
-    c->ci_stride = c->plane_stride * c->nph_h * c->nph_w;
-    if ((c->ci_stride * 4) % 4096 == 0) {
-      c->plane_stride += vw; /* keep channels off the same L1 sets */
-      c->ci_stride = c->plane_stride * c->nph_h * c->nph_w;
-    }
+    plane_layout(c, FC_SPARSE_SHIFT_PLANES);
+    if (c->nrc * c->ncc > 64) return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many distinct kernel taps", name);
   }
-  c->out_direct = c->wq == c->out_w;
-  c->q = c->out_h * c->wq;
-  int64_t max_tap = (c->nph_h * c->nph_w - 1) * c->plane_stride + d->dil_h * (d->k_h - 1) / d->stride_h * c->wq +
-                    d->dil_w * (d->k_w - 1) / d->stride_w;
-  int64_t last_read = (d->cin - 1) * c->ci_stride + (c->direct ? 0 : max_tap) + round_up(c->q, vw);
-  c->xbuf_floats = round_up(last_read > d->cin * c->ci_stride ? last_read : d->cin * c->ci_stride, vw);
   if (c->xbuf_floats > INT32_MAX || c->out_h * c->out_w > lim * 64)
     return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv input too large for 32-bit offsets", name);
   return FC_OK;
+}
+
+int64_t fc_sparse_chunk_rows(const fc_sparse_conv *c, int64_t tw) {
+  /* a chunk's input window for one tile stays in L1 */
+  int64_t win = c->direct ? tw : c->nrc * c->ncc * (tw + c->max_roff * c->wq);
+  int64_t budget = FC_SPARSE_L1_BUDGET;
+  const char *env = getenv("FLOPCUT_SPARSE_L1KB");
+  if (env && atoi(env) > 0) budget = (int64_t)atoi(env) * 1024;
+  int64_t kc = budget / (win * 4);
+  if (kc < 1) kc = 1;
+  return kc > c->d.cin ? c->d.cin : kc;
 }
 
 /* Splits blocks [0, nblk) into ngroups ranges of about equal packed columns. */
@@ -152,14 +166,13 @@ static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_er
   for (int64_t ci = 0; ci < d->cin; ci++)
     for (int64_t kh = 0; kh < d->k_h; kh++)
       for (int64_t kw = 0; kw < d->k_w; kw++) {
-        int64_t o;
-        if (c->direct) {
-          o = ci * c->ci_stride;
-        } else {
-          int64_t a = d->dil_h * kh, b = d->dil_w * kw;
-          int64_t phase = phase_index(c->ph_h, c->nph_h, a % d->stride_h) * c->nph_w +
-                          phase_index(c->ph_w, c->nph_w, b % d->stride_w);
-          o = ci * c->ci_stride + phase * c->plane_stride + a / d->stride_h * c->wq + b / d->stride_w;
+        int64_t o = ci * c->ci_stride;
+        if (!c->direct) {
+          int64_t rp = d->dil_h * kh, cp = d->dil_w * kw, roff = rp / d->stride_h, coff = cp / d->stride_w;
+          int tap = c->layout == FC_SPARSE_TAP_PLANES, phase = c->layout == FC_SPARSE_PHASE_PLANES;
+          int64_t r = class_of(c->rc_phase, c->rc_off, &c->nrc, rp % d->stride_h, tap ? roff : 0);
+          int64_t cc = class_of(c->cc_phase, c->cc_off, &c->ncc, cp % d->stride_w, phase ? 0 : coff);
+          o += (r * c->ncc + cc) * c->plane_stride + (tap ? 0 : roff * c->wq) + (phase ? coff : 0);
         }
         coloff[(ci * d->k_h + kh) * d->k_w + kw] = o;
       }
@@ -245,6 +258,23 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many weights for a sparse conv", name);
   }
   for (int64_t i = 0; i < nw; i++) c->nnz += w[i] != 0.0f;
+  if (!c->direct) {
+    /* padding columns, extra planes or unaligned loads: whichever the cost model prefers */
+    int best_layout = d->layout > 0 ? d->layout : FC_SPARSE_SHIFT_PLANES;
+    if (d->layout <= 0) {
+      double best_cost = -1;
+      for (int l = FC_SPARSE_SHIFT_PLANES; l <= FC_SPARSE_PHASE_PLANES; l++) {
+        plane_layout(c, l);
+        double cost = fc_sparse_layout_cost(c, c->nnz);
+        if (best_cost < 0 || cost < best_cost) best_cost = cost, best_layout = l;
+      }
+    }
+    plane_layout(c, best_layout);
+    if (c->nrc * c->ncc > 64 || c->xbuf_floats > INT32_MAX) {
+      free(c);
+      return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv input too large for 32-bit offsets", name);
+    }
+  }
   /* block height: the cheapest packed form by the measured per-column cost */
   int cand[3] = {1, 2, 4};
   double best = -1;
@@ -253,7 +283,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     if (d->block && d->block != r) continue;
     if (d->cout % r) continue;
     int64_t cols = r == 1 ? c->nnz : block_cols(w, d->cout, kk, r);
-    double cost = (double)cols * block_col_cost(c->isa, r);
+    double cost = fc_sparse_block_cost(c, cols, r);
     if (best < 0 || cost < best) {
       best = cost;
       c->R = r;
@@ -270,16 +300,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   c->fn = fc_spmm_kernel(c->isa, c->R);
   c->ntiles = (c->q + c->tw - 1) / c->tw;
   c->qpad = c->ntiles * c->tw;
-  /* input channels per chunk: the chunk's input window for one tile stays in L1 */
-  int64_t win = c->direct ? c->tw
-                          : c->nph_h * c->nph_w *
-                                (c->tw + d->dil_h * (d->k_h - 1) / d->stride_h * c->wq + d->dil_w * (d->k_w - 1) / d->stride_w);
-  int64_t budget = FC_SPARSE_L1_BUDGET;
-  const char *env = getenv("FLOPCUT_SPARSE_L1KB");
-  if (env && atoi(env) > 0) budget = (int64_t)atoi(env) * 1024;
-  c->kc = budget / (win * 4);
-  if (c->kc < 1) c->kc = 1;
-  if (c->kc > d->cin) c->kc = d->cin;
+  c->kc = fc_sparse_chunk_rows(c, c->tw);
   c->nchunks = (d->cin + c->kc - 1) / c->kc;
   c->ngroups = 1;
   if (d->threads > 1 && c->ntiles < 4 * d->threads) c->ngroups = d->threads < d->cout / c->R ? d->threads : d->cout / c->R;
@@ -327,4 +348,5 @@ void fc_sparse_conv_info(const fc_sparse_conv *c, fc_sparse_info *info) {
   info->isa = c->isa;
   info->k_chunks = c->nchunks;
   info->tiles = c->ntiles;
+  info->layout = c->direct ? 0 : c->layout;
 }

@@ -183,6 +183,26 @@ void fc_sparse_gemm_run(const fc_sparse_gemm *g, const float *x, float *y, void 
   transpose(yt, d->n, d->m, y, d->n);
 }
 
+double fc_sparse_gemm_predict(const fc_sparse_gemm *g, int threads) {
+  const fc_sparse_gemm_desc *d = &g->d;
+  if (g->conv) /* plus the two transposes, ~1 ns per element each way */
+    return fc_sparse_conv_predict(g->conv, threads) + (double)(d->m * (d->k + d->n)) * 1e-9;
+  /* a gather per 16 nonzeros per row: ~1.5 ns per nonzero-row product */
+  return (double)g->nnz * (double)d->m * 1.5e-9 / (threads > 1 ? 0.9 * threads : 1) + 2e-6;
+}
+
+double fc_sparse_gemm_predict_dense(const fc_sparse_gemm *g, int threads) {
+  const fc_sparse_gemm_desc *d = &g->d;
+  double macs = (double)d->m * (double)d->k * (double)d->n;
+  if (d->m < SPMV_MAX_M) /* a matrix × vector product is bound by reading the weights: ~20 GB/s */
+    return (double)d->k * (double)d->n * 4.0 / 20e9 + 2e-6;
+  return fc_sparse_dense_predict(macs, 4.0 * (double)(d->m * d->k + d->k * d->n + d->m * d->n), threads);
+}
+
+int fc_sparse_gemm_faster(const fc_sparse_gemm *g, int threads) {
+  return fc_sparse_gemm_predict(g, threads) < fc_sparse_gemm_predict_dense(g, threads);
+}
+
 void fc_sparse_gemm_info(const fc_sparse_gemm *g, fc_sparse_info *info) {
   if (g->conv) {
     fc_sparse_conv_info(g->conv, info);

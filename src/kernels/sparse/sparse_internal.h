@@ -16,12 +16,22 @@ struct fc_sparse_conv {
   int64_t tw; /* tile width in floats: T · vw */
   int64_t out_h, out_w;
   /* Input as the kernel reads it. direct: the input tensor itself (1×1, stride 1, no padding, rows
-   * vector-aligned). Otherwise per input channel nph_h·nph_w planes [hq][wq]: plane (a, b) holds
-   * padded input rows s_h·i + a, columns s_w·j + b, so every tap reads a contiguous window. */
-  int direct;
-  int64_t nph_h, nph_w;
-  int64_t ph_h[8], ph_w[8]; /* phases used (≤ stride, capped at 8 per axis) */
+   * vector-aligned). Otherwise each input channel becomes nrc·ncc planes [hq][wq], plane (r, c)
+   * holding padded input rows s_h·(i + rc_off[r]) + rc_phase[r] and columns
+   * s_w·(j + cc_off[c]) + cc_phase[c] (j < out_w, or all wq for phase planes), so every tap reads
+   * one contiguous window of its plane. Three layouts (chosen by the cost model):
+   *  - shift planes: one plane per (column phase, column offset), wq a multiple of the vector
+   *    width, the tap's row offset added to its window: every load vector-aligned (unaligned ones
+   *    cost a third of the kernel's speed) at the price of padding columns and copies;
+   *  - tap planes: one plane per distinct (row, column) tap offset, wq = out_w: aligned and no
+   *    padding columns, the most copies (small images);
+   *  - phase planes: one plane per stride phase, row and column offsets added per tap: the fewest
+   *    copies, unaligned loads. */
+  int direct, layout;
+  int64_t nrc, ncc;
+  int64_t rc_phase[64], rc_off[64], cc_phase[64], cc_off[64];
   int64_t hq, wq, plane_stride, ci_stride, xbuf_floats;
+  int64_t max_roff, max_coff; /* largest row / column offset a tap adds to its window */
   /* Output pixel q = oh·wq + ow. out_direct: wq == out_w, so the kernel writes y itself; else it
    * writes yq [cout][qpad] and a pass drops the wq - out_w extra columns. */
   int out_direct;
@@ -43,5 +53,13 @@ struct fc_sparse_conv {
  * direct), then compute from an input already in the kernel's layout (x itself when direct, else
  * scratch + off_xbuf: channel ci at ci·ci_stride). */
 void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch);
+/* Input channels per K chunk for tiles of tw floats, so a chunk's window stays in L1. */
+int64_t fc_sparse_chunk_rows(const fc_sparse_conv *c, int64_t tw);
+/* Predicted seconds of the layout c describes (geometry only; R = 1, `cols` nonzeros). */
+double fc_sparse_layout_cost(const fc_sparse_conv *c, int64_t cols);
+/* Predicted seconds of the layout c describes packed in blocks of r rows with `cols` columns. */
+double fc_sparse_block_cost(const fc_sparse_conv *c, int64_t cols, int r);
+/* Predicted seconds of oneDNN dense for an op of `macs` multiply-adds streaming `bytes`. */
+double fc_sparse_dense_predict(double macs, double bytes, int threads);
 void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch);
 #endif

@@ -4,36 +4,41 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include "kernels/kutil.h"
 #include "kernels/sparse/sparse_internal.h"
 
-/* Plane (a, b) of channel ci: plane[i][j] = padded input [s_h·i + a][s_w·j + b]. */
-static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci) {
+/* Rows are often short (7 to 58 floats): vectorised loops (the SIMD clones below) beat a call to
+ * memcpy/memset per row. */
+#define SIMD_LOOP _Pragma("omp simd")
+/* The planes of channel ci: plane (r, c)[i][j] = padded input [s_h·(i + rc_off) + rc_phase]
+ * [s_w·(j + cc_off) + cc_phase] for j below the plane's data width; zero beyond. */
+FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci) {
   const fc_sparse_conv_desc *d = &c->d;
   const float *src = x + ci * d->in_h * d->in_w;
   float *dst = xb + ci * c->ci_stride;
-  for (int64_t pa = 0; pa < c->nph_h; pa++)
-    for (int64_t pb = 0; pb < c->nph_w; pb++) {
-      float *pl = dst + (pa * c->nph_w + pb) * c->plane_stride;
-      int64_t a = c->ph_h[pa], b = c->ph_w[pb];
-      /* columns j whose input column s_w·j + b - pad_l lies inside [0, in_w) */
-      int64_t j0 = 0, j1 = c->wq;
-      while (j0 < c->wq && d->stride_w * j0 + b - d->pad_l < 0) j0++;
-      while (j1 > j0 && d->stride_w * (j1 - 1) + b - d->pad_l >= d->in_w) j1--;
+  const int64_t width = c->layout == FC_SPARSE_PHASE_PLANES ? c->wq : c->out_w, sw = d->stride_w;
+  for (int64_t r = 0; r < c->nrc; r++)
+    for (int64_t cc = 0; cc < c->ncc; cc++) {
+      float *pl = dst + (r * c->ncc + cc) * c->plane_stride;
+      /* columns j whose input column s_w·(j + cc_off) + cc_phase - pad_l lies inside [0, in_w) */
+      int64_t c0 = sw * c->cc_off[cc] + c->cc_phase[cc] - d->pad_l;
+      int64_t j0 = 0, j1 = width;
+      while (j0 < j1 && sw * j0 + c0 < 0) j0++;
+      while (j1 > j0 && sw * (j1 - 1) + c0 >= d->in_w) j1--;
       for (int64_t i = 0; i < c->hq; i++) {
         float *row = pl + i * c->wq;
-        int64_t r = d->stride_h * i + a - d->pad_t;
-        if (r < 0 || r >= d->in_h || j0 >= j1) {
-          memset(row, 0, (size_t)c->wq * sizeof(float));
-          continue;
+        int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t, lo = j0, hi = j1;
+        if (ih < 0 || ih >= d->in_h) lo = hi = 0;
+        SIMD_LOOP for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
+        if (hi > lo) {
+          const float *srow = src + ih * d->in_w + c0;
+          if (sw == 1) {
+            SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[j];
+          } else {
+            SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[sw * j];
+          }
         }
-        const float *srow = src + r * d->in_w + d->stride_w * j0 + b - d->pad_l;
-        if (j0 > 0) memset(row, 0, (size_t)j0 * sizeof(float));
-        if (d->stride_w == 1) {
-          memcpy(row + j0, srow, (size_t)(j1 - j0) * sizeof(float));
-        } else {
-          for (int64_t j = j0; j < j1; j++) row[j] = srow[(j - j0) * d->stride_w];
-        }
-        if (j1 < c->wq) memset(row + j1, 0, (size_t)(c->wq - j1) * sizeof(float));
+        SIMD_LOOP for (int64_t j = hi; j < c->wq; j++) row[j] = 0.0f;
       }
       int64_t used = c->hq * c->wq;
       memset(pl + used, 0, (size_t)(c->plane_stride - used) * sizeof(float));

@@ -1,0 +1,98 @@
+/* The cost model behind the dense/sparse choice: predicted time of a planned sparse convolution,
+ * linear in features of its packed geometry (columns × tiles by block height and alignment, block
+ * visits, bytes laid out and written), and of oneDNN's dense convolution from its MACs and bytes.
+ * The coefficients are least-squares fits (tools/fit_sparse_cost.py) to `bench_kernels --calib`
+ * runs on this CPU; sparsity, shape and block structure enter through the features. */
+#include <string.h>
+#include "kernels/sparse/sparse_internal.h"
+
+/* Features, single thread, one image:
+ *  0-5  packed columns × full tiles × T/4, for R = 1, 2, 4, aligned loads (0, 2, 4) or not (1, 3, 5)
+ *  6    block visits: (blocks × K chunks) × tiles
+ *  7    bytes of the laid-out input (planes)
+ *  8    bytes of output written, plus the padded output re-read when columns are dropped
+ *  9    1 (per-call cost) */
+static const double theta_avx512[FC_SPARSE_NFEAT] = {2.2e-9, 3.4e-9, 3.0e-9, 4.6e-9, 4.4e-9, 6.6e-9,
+                                                     9e-9,   0.15e-9, 0.08e-9, 3e-6};
+/* AVX2: tiles are half as wide (so twice as many); per column and tile about the same cycles */
+static const double theta_avx2[FC_SPARSE_NFEAT] = {2.4e-9, 3.6e-9, 3.4e-9, 5.0e-9, 3.0e-9, 4.5e-9,
+                                                   9e-9,   0.15e-9, 0.08e-9, 3e-6};
+static const double theta_scalar[FC_SPARSE_NFEAT] = {40e-9, 40e-9, 80e-9, 80e-9, 160e-9, 160e-9,
+                                                     20e-9, 0.15e-9, 0.08e-9, 3e-6};
+
+static void features(const fc_sparse_conv *c, int64_t cols, int r, int t_vec, int64_t nchunks, double *f) {
+  const fc_sparse_conv_desc *d = &c->d;
+  memset(f, 0, FC_SPARSE_NFEAT * sizeof(double));
+  int64_t tw = (int64_t)t_vec * c->vw;
+  /* the last tile runs only the vectors it needs */
+  double tiles = (double)(c->q / tw);
+  int64_t left = c->q % tw;
+  if (left) tiles += (double)((left + c->vw - 1) / c->vw) / t_vec;
+  int aligned = c->direct || c->layout != FC_SPARSE_PHASE_PLANES;
+  int slot = (r == 1 ? 0 : r == 2 ? 2 : 4) + !aligned;
+  f[slot] = (double)cols * tiles * t_vec / 4.0;
+  f[6] = (double)(d->cout / r) * (double)nchunks * tiles;
+  f[7] = c->direct ? 0.0 : (double)c->xbuf_floats * 4.0;
+  f[8] = (double)d->cout * (double)(c->out_h * c->out_w) * 4.0;
+  if (!c->out_direct) f[8] += (double)d->cout * (double)(c->q + tw) * 4.0;
+  f[9] = 1.0;
+}
+
+void fc_sparse_conv_features(const fc_sparse_conv *c, double *f) {
+  features(c, c->ncols, c->R, c->T, c->nchunks, f);
+}
+
+static double dot(const fc_sparse_conv *c, const double *f) {
+  const double *th = c->isa == FC_ISA_AVX512 ? theta_avx512 : c->isa == FC_ISA_AVX2 ? theta_avx2 : theta_scalar;
+  double t = 0;
+  for (int i = 0; i < FC_SPARSE_NFEAT; i++) t += th[i] * f[i];
+  return t;
+}
+
+double fc_sparse_layout_cost(const fc_sparse_conv *c, int64_t cols) {
+  int t_vec = fc_spmm_tvec(c->isa, 1);
+  int64_t kc = fc_sparse_chunk_rows(c, (int64_t)t_vec * c->vw);
+  double f[FC_SPARSE_NFEAT];
+  features(c, cols, 1, t_vec, (c->d.cin + kc - 1) / kc, f);
+  return dot(c, f);
+}
+
+double fc_sparse_block_cost(const fc_sparse_conv *c, int64_t cols, int r) {
+  int t_vec = fc_spmm_tvec(c->isa, r);
+  int64_t kc = fc_sparse_chunk_rows(c, (int64_t)t_vec * c->vw);
+  double f[FC_SPARSE_NFEAT];
+  features(c, cols, r, t_vec, (c->d.cin + kc - 1) / kc, f);
+  return dot(c, f);
+}
+
+double fc_sparse_conv_predict(const fc_sparse_conv *c, int threads) {
+  double f[FC_SPARSE_NFEAT];
+  fc_sparse_conv_features(c, f);
+  double t = dot(c, f);
+  int64_t items = c->ntiles * c->ngroups;
+  double par = threads < items ? threads : (double)items;
+  if (par > 1) t /= par * 0.85; /* two threads share one L3 and memory bus */
+  return t;
+}
+
+/* oneDNN dense (brgconv / brgemm, one thread): a per-call cost, a rate on MACs, and the bytes of
+ * weights and activations it streams (cold weights dominate layers with few pixels). */
+static const double dense_theta[3] = {4e-6, 1.0 / 165e9 * 2.0, 0.05e-9};
+
+double fc_sparse_dense_predict(double macs, double bytes, int threads) {
+  double t = dense_theta[0] + dense_theta[1] * macs + dense_theta[2] * bytes;
+  if (threads > 1) t /= threads * 0.9;
+  return t;
+}
+
+double fc_sparse_conv_predict_dense(const fc_sparse_conv *c, int threads) {
+  const fc_sparse_conv_desc *d = &c->d;
+  double kk = (double)(d->cin * d->k_h * d->k_w), p = (double)(c->out_h * c->out_w);
+  double macs = (double)d->cout * p * kk;
+  double bytes = 4.0 * ((double)d->cout * kk + (double)(d->cin * d->in_h * d->in_w) + (double)d->cout * p);
+  return fc_sparse_dense_predict(macs, bytes, threads);
+}
+
+int fc_sparse_conv_faster(const fc_sparse_conv *c, int threads) {
+  return fc_sparse_conv_predict(c, threads) < fc_sparse_conv_predict_dense(c, threads);
+}
