@@ -115,6 +115,7 @@ typedef struct fc_plan_step_info {
   const char *kernel;   /* the implementation, when the kernel says ("brgconv:avx512_core"), else "" */
   const char *layout;   /* "nhwc" when the step reads or writes channels-last data, else "plain" */
   int64_t macs, flops;  /* of the step's node, fused ops excluded */
+  int64_t nonzero_macs;  /* MACs that touch a nonzero weight (= macs without a constant weight) */
 } fc_plan_step_info;
 size_t fc_plan_step_count(const fc_plan *plan);
 fc_status fc_plan_step(const fc_plan *plan, size_t i, fc_plan_step_info *out);

@@ -83,13 +83,18 @@ static void print_steps(const fc_plan *plan, const double *per, int steps, int t
   for (int s = 0; s < steps; s++) order[s] = s;
   g_per = per;
   qsort(order, (size_t)steps, sizeof(int), by_step_ms);
-  printf("\n%-4s %-30s %-14s %-28s %-24s %5s %8s %8s\n", "step", "node", "op", "fused", "kernel", "lay", "ms",
-         "GFLOP/s");
+  /* GFLOP/s counts the node's dense FLOPs ("effective"); nz GF/s only the MACs on nonzero weights */
+  printf("\n%-4s %-30s %-14s %-28s %-24s %5s %8s %8s %8s %8s\n", "step", "node", "op", "fused", "kernel", "lay",
+         "sparsity", "ms", "GFLOP/s", "nz GF/s");
   for (int i = 0; i < steps && i < top; i++) {
     fc_plan_step_info info;
     fc_plan_step(plan, (size_t)order[i], &info);
-    printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %5s %8.3f %8.1f\n", order[i], info.name, info.op_type, info.fused,
-           info.kernel, info.layout, per[order[i]], per[order[i]] > 0 ? (double)info.flops / (per[order[i]] * 1e6) : 0.0);
+    double ms = per[order[i]];
+    char sp[16] = "";
+    if (info.macs > 0) snprintf(sp, sizeof sp, "%.1f%%", 100.0 * (1.0 - (double)info.nonzero_macs / (double)info.macs));
+    printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %5s %8s %8.3f %8.1f %8.1f\n", order[i], info.name, info.op_type,
+           info.fused, info.kernel, info.layout, sp, ms, ms > 0 ? (double)info.flops / (ms * 1e6) : 0.0,
+           ms > 0 ? 2.0 * (double)info.nonzero_macs / (ms * 1e6) : 0.0);
   }
   free(order);
 }

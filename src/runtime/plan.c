@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cost/cost.h"
 #include "kernels/sparse/sparse.h"
 #include "ops/ops.h"
 #include "passes/passes.h"
@@ -244,6 +245,18 @@ static fc_status prepare_step(fc_plan *p, fc_step *s, fc_err *err) {
   return st;
 }
 
+/* MACs that touch a nonzero of the node's constant weight (all of them without one): counted at
+ * plan time, before packing kernels may release the weight. */
+static int64_t step_nonzero_macs(const fc_graph *g, const fc_node *n, int64_t macs) {
+  int wi = fc_cost_weight_input(g, n);
+  const fc_value *w = wi >= 0 ? fc_node_in(g, n, wi) : NULL;
+  if (!w || !w->data || w->dtype != FC_DT_FLOAT) return macs;
+  int64_t numel = fc_value_numel(w), nz = 0;
+  const float *d = w->data;
+  for (int64_t i = 0; i < numel; i++) nz += d[i] != 0.0f;
+  return numel > 0 ? macs / numel * nz : macs;
+}
+
 static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
   const fc_node *n = &p->g->nodes[ni];
   fc_graph *g = p->g;
@@ -283,7 +296,8 @@ static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
   const fc_value *x0 = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;
   /* a constant-weight Conv/Gemm/MatMul runs sparse (plain layout) when the cost model says so */
   fc_exec_node trial_en = {0};
-  const fc_kernel *sparse_k = fc_sparse_kernel_for(g, n, p->threads, &trial_en);
+  int in0_layout = n->n_inputs > 0 && n->inputs[0] >= 0 ? p->layout[n->inputs[0]] : FC_LAYOUT_PLAIN;
+  const fc_kernel *sparse_k = fc_sparse_kernel_for(g, n, p->threads, in0_layout, &trial_en);
   bool conv = !sparse_k && (k->flags & FC_KERNEL_NHWC) && x0 && x0->rank == 4 && x0->dtype == FC_DT_FLOAT &&
               !p->no_nhwc; /* FC_NO_NHWC: everything plain (NCHW), to measure what the layout buys */
   bool nhwc = conv;
@@ -342,6 +356,7 @@ static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
     n->def->cost(p->g, n, &c);
     s->macs = c.macs;
     s->flops = c.flops;
+    s->nonzero_macs = step_nonzero_macs(p->g, n, c.macs);
   }
   if (trial_en.state || chosen != k) { /* already prepared by the NHWC trial */
     s->en.g = p->g;
@@ -603,6 +618,7 @@ fc_status fc_plan_step(const fc_plan *p, size_t i, fc_plan_step_info *out) {
   for (int k = 0; k < n->n_outputs; k++) nhwc = nhwc || s->out_layout[k] == FC_LAYOUT_NHWC;
   out->layout = nhwc ? "nhwc" : "plain";
   out->macs = s->macs;
+  out->nonzero_macs = s->nonzero_macs;
   out->flops = s->flops;
   return FC_OK;
 }

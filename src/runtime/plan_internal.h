@@ -14,7 +14,7 @@ typedef struct fc_step {
   const void **in;        /* resolved before each run */
   void **out;
   int64_t scratch_off;    /* arena offset of the scratch, -1 if none */
-  int64_t macs, flops;
+  int64_t macs, flops, nonzero_macs;
   bool prepared;
 } fc_step;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "harness.h"
 #include "kernels/ref/sparse_ref.h"
+#include "kernels/sparse/depthwise.h"
 #include "kernels/sparse/sparse.h"
 
 static uint64_t rng_state;
@@ -178,6 +179,43 @@ static void test_sparse_gemm_vs_ref(void) {
   }
 }
 
+/* Depthwise NCHW against the reference run channel by channel (a 1-in, 1-out conv each). */
+static void test_depthwise_vs_ref(void) {
+  static const conv_case cases[] = {
+      {1, 24, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 16, 15, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+      {1, 8, 12, 12, 5, 5, 1, 1, 2, 2, 4, 4, 4, 4}, {1, 5, 7, 9, 3, 3, 2, 1, 1, 1, 0, 1, 2, 1},
+  };
+  rng_state = 0x5eedull;
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+    for (int si = 0; si < 4; si++) {
+      const conv_case *cc = &cases[ci];
+      int64_t ch = cc->cout, n = 2, kk = cc->kh * cc->kw;
+      int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
+      int64_t ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->kw - 1) - 1) / cc->sw + 1;
+      int64_t xs = cc->h * cc->w, ys = oh * ow;
+      float *w = rnd_buf(ch * kk), *x = rnd_buf(n * ch * xs), *bias = rnd_buf(ch), *res = rnd_buf(n * ch * ys);
+      sparsify(w, ch, kk, si * 0.3, 1);
+      float *want = malloc((size_t)(n * ch * ys) * sizeof(float)), *got = malloc((size_t)(n * ch * ys) * sizeof(float));
+      fc_sparse_conv_desc d;
+      fc_sparse_conv_desc_init(&d);
+      d.cin = d.cout = 1, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
+      d.stride_h = cc->sh, d.stride_w = cc->sw, d.dil_h = cc->dh, d.dil_w = cc->dw;
+      d.pad_t = cc->pt, d.pad_l = cc->pl, d.pad_b = cc->pb, d.pad_r = cc->pr, d.act_lo = 0.0f, d.act_hi = 6.0f;
+      for (int64_t i = 0; i < n * ch; i++)
+        fc_sparse_ref_conv(&d, x + i * xs, w + (i % ch) * kk, bias + i % ch, si % 2 ? res + i * ys : NULL, want + i * ys);
+      fc_dw dw = {.n = n, .c = ch, .in_h = cc->h, .in_w = cc->w, .out_h = oh, .out_w = ow, .kh = cc->kh, .kw = cc->kw,
+                  .sh = cc->sh, .sw = cc->sw, .dh = cc->dh, .dw = cc->dw, .pt = cc->pt, .pl = cc->pl,
+                  .lo = 0.0f, .hi = 6.0f, .threads = 1 + si % 2};
+      fc_err err = {0};
+      CHECK(fc_dw_create(&dw, w, bias, "dw", &err) == FC_OK);
+      void *sc = aligned_scratch(dw.per_thread * (size_t)dw.threads);
+      fc_dw_run(&dw, x, si % 2 ? res : NULL, got, sc);
+      CHECK(close_enough(got, want, n * ch * ys));
+      fc_dw_free(&dw);
+      free(sc), free(w), free(x), free(bias), free(res), free(want), free(got);
+    }
+}
+
 static void test_sparse_bad_input(void) {
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
@@ -210,6 +248,7 @@ static void test_sparse_bad_input(void) {
 TEST_TABLE(fc_tests_sparse) = {
     {"sparse_conv_vs_ref", test_sparse_conv_vs_ref},
     {"sparse_gemm_vs_ref", test_sparse_gemm_vs_ref},
+    {"depthwise_vs_ref", test_depthwise_vs_ref},
     {"sparse_bad_input", test_sparse_bad_input},
     {NULL, NULL},
 };

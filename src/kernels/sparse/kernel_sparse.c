@@ -7,11 +7,14 @@
 #include <string.h>
 #include "kernels/kutil.h"
 #include "kernels/ref/ref.h"
+#include "kernels/sparse/depthwise.h"
 #include "kernels/sparse/sparse_internal.h"
 #include "passes/passes.h"
 #include "util/mem.h"
 
 typedef struct sparse_state {
+  bool is_dw;           /* depthwise Conv */
+  fc_dw dw;
   fc_sparse_conv *conv; /* Conv */
   fc_sparse_gemm *gemm; /* Gemm, MatMul */
   int64_t batch, x_img, y_img;
@@ -39,6 +42,7 @@ static void sparse_release(fc_exec_node *en) {
   if (!s) return;
   fc_sparse_conv_free(s->conv);
   fc_sparse_gemm_free(s->gemm);
+  if (s->is_dw) fc_dw_free(&s->dw);
   free(s);
   en->state = NULL;
 }
@@ -66,15 +70,18 @@ static void plan_post_ops(sparse_state *s, int first, bool allow_res, float *lo,
 }
 
 static void describe_common(sparse_state *s, const fc_sparse_info *in) {
-  snprintf(s->desc, sizeof s->desc, "sparse:%s R=%d nz=%.1f%%%s", fc_isa_name((fc_isa)in->isa), in->block,
-           in->weights ? 100.0 * (double)in->nnz / (double)in->weights : 0.0, s->generic_post ? " +post" : "");
+  static const char *const layouts[] = {"", " shift", " tap", " phase"};
+  snprintf(s->desc, sizeof s->desc, "sparse:%s R%d%s%s", fc_isa_name((fc_isa)in->isa), in->block,
+           layouts[in->layout >= 0 && in->layout <= 3 ? in->layout : 0], s->generic_post ? " +post" : "");
 }
 
 static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   fc_conv_params cp;
   fc_status st = fc_conv_params_read(en, &cp, err);
   if (st) return st;
-  if (cp.nsp != 2 || cp.transpose || cp.group != 1) return decline(en, err, "only 2-D convolutions with groups = 1");
+  bool dw = cp.group > 1 && cp.group == cp.ic && cp.ic == cp.oc;
+  if (cp.nsp != 2 || cp.transpose || (cp.group != 1 && !dw))
+    return decline(en, err, "only 2-D convolutions with groups = 1 or depthwise");
   const fc_value *w = fc_en_in(en, 1), *b = fc_en_in(en, 2);
   if (!w || !w->data || w->dtype != FC_DT_FLOAT) return decline(en, err, "the weights are not a float constant");
   if (b && (!b->data || b->dtype != FC_DT_FLOAT || fc_value_numel(b) != cp.oc))
@@ -84,6 +91,21 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   en->state = s;
   st = fc_post_ops_read(en, 3, 1, &s->po, err);
   if (st) return st;
+  if (dw) {
+    fc_dw *k = &s->dw;
+    s->is_dw = true;
+    k->n = cp.n, k->c = cp.ic, k->in_h = cp.in[0], k->in_w = cp.in[1], k->out_h = cp.out[0], k->out_w = cp.out[1];
+    k->kh = cp.k[0], k->kw = cp.k[1], k->sh = cp.stride[0], k->sw = cp.stride[1], k->dh = cp.dil[0], k->dw = cp.dil[1];
+    k->pt = cp.pad_b[0], k->pl = cp.pad_b[1];
+    k->threads = en->threads > 0 ? en->threads : 1;
+    plan_post_ops(s, 3, true, &k->lo, &k->hi);
+    st = fc_dw_create(k, w->data, b ? b->data : NULL, en->node->name, err);
+    if (st) return st;
+    en->scratch_bytes = k->per_thread * (size_t)k->threads;
+    en->packed_inputs = 1u << 1 | (b ? 1u << 2 : 0u);
+    snprintf(s->desc, sizeof s->desc, "depthwise nchw%s", s->generic_post ? " +post" : "");
+    return FC_OK;
+  }
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
   d.cin = cp.ic, d.cout = cp.oc, d.in_h = cp.in[0], d.in_w = cp.in[1], d.k_h = cp.k[0], d.k_w = cp.k[1];
@@ -178,6 +200,11 @@ static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
   const sparse_state *s = en->state;
   const float *x = io->in[0], *res = s->res_input >= 0 ? io->in[s->res_input] : NULL;
   float *y = io->out[0];
+  if (s->is_dw) {
+    fc_dw_run(&s->dw, x, res, y, io->scratch);
+    run_post(en, s, io);
+    return;
+  }
   for (int64_t n = 0; n < s->batch; n++)
     fc_sparse_conv_run(s->conv, x + n * s->x_img, res ? res + n * s->y_img : NULL, y + n * s->y_img, io->scratch);
   run_post(en, s, io);
@@ -207,7 +234,17 @@ const fc_kernel fc_kernels_sparse[] = {
  * packing (a plan-time shortcut only; below it the cost model decides). */
 #define DENSITY_SHORTCUT 0.75
 
-const fc_kernel *fc_sparse_kernel_for(const fc_graph *g, const fc_node *n, int threads, fc_exec_node *prepared) {
+/* A depthwise Conv (group = channels) with constant weights. */
+static bool is_depthwise(const fc_graph *g, const fc_node *n) {
+  if (strcmp(n->op_type, "Conv")) return false;
+  const fc_value *x = fc_node_in(g, n, 0), *w = fc_node_in(g, n, 1);
+  int64_t group = fc_attr_int(n, "group", 1);
+  return x && w && w->data && x->rank == 4 && w->rank == 4 && group > 1 && x->dims[1] == group && w->dims[0] == group &&
+         w->dims[1] == 1;
+}
+
+const fc_kernel *fc_sparse_kernel_for(const fc_graph *g, const fc_node *n, int threads, int in_layout,
+                                      fc_exec_node *prepared) {
   memset(prepared, 0, sizeof *prepared);
   const char *mode = getenv("FLOPCUT_SPARSE"); /* "0": never, "1": whenever supported, else by cost */
   if (mode && !strcmp(mode, "0")) return NULL;
@@ -217,10 +254,14 @@ const fc_kernel *fc_sparse_kernel_for(const fc_graph *g, const fc_node *n, int t
     if (!strcmp(r->op_type, n->op_type)) k = r;
   const fc_value *w = k ? fc_node_in(g, n, 1) : NULL;
   if (!w || !w->data || w->dtype != FC_DT_FLOAT) return NULL;
+  /* depthwise: in NCHW whenever its input already is (a sparse conv made it), to avoid two layout
+   * conversions around oneDNN's channels-last kernel; otherwise oneDNN */
+  bool dw = is_depthwise(g, n);
+  if (dw && in_layout != FC_LAYOUT_PLAIN) return NULL;
   int64_t numel = fc_value_numel(w), nnz = 0;
   const float *wd = w->data;
   for (int64_t i = 0; i < numel; i++) nnz += wd[i] != 0.0f;
-  if (!always && (double)nnz > DENSITY_SHORTCUT * (double)numel) return NULL;
+  if (!always && !dw && (double)nnz > DENSITY_SHORTCUT * (double)numel) return NULL;
   /* a trial prepare checks support and gives the packed geometry the cost model reads; when
    * sparse wins, the planner keeps it as the step's prepared state */
   fc_exec_node en = {.g = g, .node = n, .threads = threads > 0 ? threads : 1};
@@ -228,7 +269,8 @@ const fc_kernel *fc_sparse_kernel_for(const fc_graph *g, const fc_node *n, int t
   bool sparse = false;
   if (k->prepare(&en, &err) == FC_OK) {
     const sparse_state *s = en.state;
-    sparse = always || (s->conv ? fc_sparse_conv_faster(s->conv, en.threads) : fc_sparse_gemm_faster(s->gemm, en.threads));
+    sparse = always || s->is_dw ||
+             (s->conv ? fc_sparse_conv_faster(s->conv, en.threads) : fc_sparse_gemm_faster(s->gemm, en.threads));
   }
   if (!sparse) {
     k->release(&en);

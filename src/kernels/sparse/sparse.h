@@ -79,7 +79,8 @@ void fc_sparse_conv_features(const fc_sparse_conv *c, double *f);
 int fc_sparse_gemm_faster(const fc_sparse_gemm *g, int threads);
 
 /* Runtime rows (kernel_sparse.c). fc_sparse_kernel_for: the sparse row for node n (a Conv, Gemm or
- * MatMul with a constant weight) when the cost model predicts it beats oneDNN dense, with the
+ * MatMul with a constant weight) when the cost model predicts it beats oneDNN dense, or the NCHW
+ * depthwise row for a depthwise Conv whose input is stored plain (in_layout, FC_LAYOUT_*), with the
  * node already prepared into *prepared (the planner keeps that state); NULL (and *prepared zeroed)
  * otherwise. FLOPCUT_SPARSE=0 never picks sparse, =1 picks it whenever supported. */
 struct fc_kernel;
@@ -87,5 +88,5 @@ struct fc_exec_node;
 struct fc_graph;
 struct fc_node;
 const struct fc_kernel *fc_sparse_kernel_for(const struct fc_graph *g, const struct fc_node *n, int threads,
-                                             struct fc_exec_node *prepared);
+                                             int in_layout, struct fc_exec_node *prepared);
 #endif

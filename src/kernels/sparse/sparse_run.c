@@ -32,7 +32,9 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
         SIMD_LOOP for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
         if (hi > lo) {
           const float *srow = src + ih * d->in_w + c0;
-          if (sw == 1) {
+          if (sw == 1 && hi - lo >= 64) {
+            memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+          } else if (sw == 1) {
             SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[j];
           } else {
             SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[sw * j];
@@ -76,6 +78,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.rem = (int)rem;
   a.lo = r->lo;
   a.hi = r->hi;
+  a.out_next = t + 1 < c->ntiles ? c->tw : 0;
   for (int64_t ch = 0; ch < c->nchunks; ch++) {
     int64_t s = g * c->nchunks + ch;
     a.pair_co = c->pair_co + c->seg_pair[s];

@@ -29,6 +29,8 @@ typedef struct fc_spmm_args {
   float lo, hi;      /* output clamp: Relu = [0, inf), Relu6 = [0, 6], none = (-inf, inf) */
   const float *pf; /* optional prefetch into L2, spread over the blocks: pf_rows rows pf_stride apart, */
   int64_t pf_rows, pf_stride, pf_lines; /* pf_lines 64-byte lines from the start of each */
+  int64_t out_next; /* final chunk: floats from this tile's output to the next tile's (0: none), whose
+                       lines are fetched for writing while this tile computes */
 } fc_spmm_args;
 
 typedef void (*fc_spmm_fn)(const fc_spmm_args *a);

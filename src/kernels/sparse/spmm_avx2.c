@@ -16,15 +16,32 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
   const float *x = a->x;
   const __m256i mlast = _mm256_cmpgt_epi32(_mm256_set1_epi32(a->rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   const __m256 vlo = _mm256_set1_ps(a->lo), vhi = _mm256_set1_ps(a->hi);
+  /* the prefetch walks pf_rows × pf_lines lines, a fixed-point share per block (no divisions) */
   const int64_t pfl = a->pf ? a->pf_rows * a->pf_lines : 0;
-  int64_t pj = 0;
+  const int64_t pstep = a->npairs ? (pfl << 16) / a->npairs + 1 : 0;
+  int64_t pacc = 0, pj = 0, pcol = 0;
+  const char *prow = (const char *)a->pf;
   for (int64_t i = 0; i < a->npairs; i++) {
     const int64_t co = a->pair_co[i];
     const int32_t n = a->pair_n[i];
     if (pfl) {
-      int64_t pe = pfl * (i + 1) / a->npairs;
-      for (; pj < pe; pj++)
-        _mm_prefetch((const char *)(a->pf + (pj / a->pf_lines) * a->pf_stride + (pj % a->pf_lines) * 16), _MM_HINT_T1);
+      pacc += pstep;
+      int64_t pe = pacc >> 16;
+      if (pe > pfl) pe = pfl;
+      for (; pj < pe; pj++) {
+        _mm_prefetch(prow + pcol * 64, _MM_HINT_T1);
+        if (++pcol == a->pf_lines) pcol = 0, prow += a->pf_stride * (int64_t)sizeof(float);
+      }
+    }
+    if (a->final && a->out_next) { /* the next tile's output and residual lines, ahead of their stores */
+      UNROLL for (int r = 0; r < R; r++) {
+        const float *np = a->out + (co + r) * a->out_stride + a->out_next;
+        UNROLL for (int t = 0; t < (NV + 1) / 2; t++) _mm_prefetch((const char *)(np + 16 * t), _MM_HINT_T0);
+        if (a->res) {
+          const float *rp = a->res + (co + r) * a->res_stride + a->out_next;
+          UNROLL for (int t = 0; t < (NV + 1) / 2; t++) _mm_prefetch((const char *)(rp + 16 * t), _MM_HINT_T0);
+        }
+      }
     }
     __m256 c[4][4], d[4];
     UNROLL for (int r = 0; r < R; r++) {

@@ -1,0 +1,110 @@
+/* Depthwise convolution (one filter per channel) in plain NCHW with its activation fused: between
+ * sparse convolutions, which work in NCHW, it saves two layout conversions that would cost more
+ * than the depthwise conv itself. Row by row, each nonzero tap adds a shifted (strided) input row;
+ * zero taps are skipped, so pruned depthwise filters run faster too. */
+#include "kernels/sparse/depthwise.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/kutil.h"
+#include "util/mem.h"
+
+#define SIMD_LOOP _Pragma("omp simd")
+
+FC_SIMD_CLONES static void dw_channel(const fc_dw *d, int64_t ch, const float *x, const float *res, float *y,
+                                      float *acc) {
+  const float b = d->bias ? d->bias[ch] : 0.0f, lo = d->lo, hi = d->hi;
+  const int64_t t0 = d->tap_start[ch], t1 = d->tap_start[ch + 1], sw = d->sw;
+  for (int64_t oh = 0; oh < d->out_h; oh++) {
+    SIMD_LOOP for (int64_t ow = 0; ow < d->out_w; ow++) acc[ow] = b;
+    for (int64_t t = t0; t < t1; t++) {
+      int64_t ih = oh * d->sh + d->tap_row[t];
+      if (ih < 0 || ih >= d->in_h) continue;
+      const int64_t ow0 = d->tap_ow0[t], ow1 = d->tap_ow1[t];
+      const float w = d->tap_w[t], *src = x + ih * d->in_w + d->tap_col[t]; /* input column = ow·sw + tap_col */
+      if (sw == 1) {
+        SIMD_LOOP for (int64_t ow = ow0; ow < ow1; ow++) acc[ow] += w * src[ow];
+      } else {
+        SIMD_LOOP for (int64_t ow = ow0; ow < ow1; ow++) acc[ow] += w * src[ow * sw];
+      }
+    }
+    const float *rr = res ? res + oh * d->out_w : NULL;
+    float *yr = y + oh * d->out_w;
+    if (rr) {
+      SIMD_LOOP for (int64_t ow = 0; ow < d->out_w; ow++) {
+        float v = acc[ow] + rr[ow];
+        v = v < lo ? lo : v;
+        yr[ow] = v > hi ? hi : v;
+      }
+    } else {
+      SIMD_LOOP for (int64_t ow = 0; ow < d->out_w; ow++) {
+        float v = acc[ow];
+        v = v < lo ? lo : v;
+        yr[ow] = v > hi ? hi : v;
+      }
+    }
+  }
+}
+
+fc_status fc_dw_create(fc_dw *d, const float *w, const float *bias, const char *name, fc_err *err) {
+  const int64_t lim = (int64_t)1 << 24;
+  if (d->c < 1 || d->in_h < 1 || d->in_w < 1 || d->kh < 1 || d->kw < 1 || d->sh < 1 || d->sw < 1 || d->dh < 1 ||
+      d->dw < 1 || d->pt < 0 || d->pl < 0 || d->out_h < 1 || d->out_w < 1 || d->threads < 1 || d->n < 1)
+    return fc_fail(err, FC_ERR_ARG, "%s: bad depthwise geometry", name);
+  if (d->c > lim || d->in_h > lim || d->in_w > lim || d->out_w > lim || d->kh > 64 || d->kw > 64 || d->sh > 64 ||
+      d->sw > 64 || d->dh > 64 || d->dw > 64 || d->pt > lim || d->pl > lim)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: depthwise geometry beyond the supported range", name);
+  int64_t kk = d->kh * d->kw, nz = 0;
+  for (int64_t i = 0; i < d->c * kk; i++) nz += w[i] != 0.0f;
+  d->tap_start = fc_calloc((size_t)d->c + 1, sizeof(int64_t));
+  d->tap_row = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->tap_col = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->tap_ow0 = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->tap_ow1 = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->tap_w = fc_calloc((size_t)nz + 1, sizeof(float));
+  d->bias = bias ? fc_malloc((size_t)d->c * sizeof(float)) : NULL;
+  if (!d->tap_start || !d->tap_row || !d->tap_col || !d->tap_ow0 || !d->tap_ow1 || !d->tap_w || (bias && !d->bias))
+    return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+  if (bias) memcpy(d->bias, bias, (size_t)d->c * sizeof(float));
+  int64_t t = 0;
+  for (int64_t ch = 0; ch < d->c; ch++) {
+    d->tap_start[ch] = t;
+    for (int64_t kh = 0; kh < d->kh; kh++)
+      for (int64_t kw = 0; kw < d->kw; kw++) {
+        float v = w[ch * kk + kh * d->kw + kw];
+        if (v == 0.0f) continue;
+        int64_t col = kw * d->dw - d->pl, ow0 = 0, ow1 = d->out_w;
+        /* output columns whose input column ow·sw + col lies in [0, in_w) */
+        while (ow0 < ow1 && ow0 * d->sw + col < 0) ow0++;
+        while (ow1 > ow0 && (ow1 - 1) * d->sw + col >= d->in_w) ow1--;
+        d->tap_row[t] = kh * d->dh - d->pt;
+        d->tap_col[t] = col;
+        d->tap_ow0[t] = ow0;
+        d->tap_ow1[t] = ow1;
+        d->tap_w[t++] = v;
+      }
+  }
+  d->tap_start[d->c] = t;
+  d->nnz = nz;
+  d->per_thread = (size_t)((d->out_w + 16) * (int64_t)sizeof(float) + 63) / 64 * 64;
+  return FC_OK;
+}
+
+void fc_dw_free(fc_dw *d) {
+  free(d->tap_start), free(d->tap_row), free(d->tap_col), free(d->tap_ow0), free(d->tap_ow1);
+  free(d->tap_w), free(d->bias);
+  d->tap_start = d->tap_row = d->tap_col = d->tap_ow0 = d->tap_ow1 = NULL;
+  d->tap_w = d->bias = NULL;
+}
+
+void fc_dw_run(const fc_dw *d, const float *x, const float *res, float *y, void *scratch) {
+  const int64_t items = d->n * d->c, xs = d->in_h * d->in_w, ys = d->out_h * d->out_w;
+  const int nt = d->threads > 1 && items >= 2 * d->threads ? d->threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    float *acc = (float *)((char *)scratch + d->per_thread * (size_t)omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; it++)
+      dw_channel(d, it % d->c, x + it * xs, res ? res + it * ys : NULL, y + it * ys, acc);
+  }
+}
