@@ -75,8 +75,8 @@ void fc_model_totals(const fc_model *model, fc_cost_totals *out);
 typedef struct fc_plan fc_plan;
 
 /* Threads come from OpenMP. On a busy machine set GOMP_SPINCOUNT=1000 (or OMP_WAIT_POLICY=passive)
- * in the environment before the process starts, as the flopcut CLI does for itself: libgomp's
- * default barrier spinning collapses when the cores are shared. */
+ * in the environment before the process starts: libgomp's default barrier spinning collapses when
+ * the cores are shared. The flopcut CLI picks 1000 or 100000 from the load average (src/cli/omp_env.c). */
 typedef struct fc_plan_options {
   int threads; /* 0: all cores */
 } fc_plan_options;

@@ -90,7 +90,8 @@ def ort_runner(model, threads, x):
 def worker(engine, model, threads, npy):
     # what the flopcut CLI does for itself (src/cli/omp_env.c), before libgomp loads
     if engine == "flopcut" and "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+        os.environ.setdefault("GOMP_SPINCOUNT", "1000" if busy else "100000")
     import numpy as np
     x = np.load(npy)
     once = (flopcut_runner if engine == "flopcut" else ort_runner)(model, threads, x)
@@ -133,7 +134,7 @@ def interleaved(model, threads, npy, iters, warmup):
         for i in range(warmup + iters):
             for name, w in (("flopcut", fc), ("ort", rt)) if i % 2 == 0 else (("ort", rt), ("flopcut", fc)):
                 t = w.run()
-                time.sleep(0.002)  # let the other's pool go idle before the next timed run
+                time.sleep(0.02)  # let the other's pool stop spinning before the next timed run
                 if i >= warmup:
                     times[name].append(t)
     finally:

@@ -8,7 +8,8 @@
 int fc_cmd_profile(int argc, char **argv);
 int fc_cmd_run(int argc, char **argv);
 int fc_cmd_bench(int argc, char **argv);
-/* Sets a short OpenMP spin (GOMP_SPINCOUNT) unless the user set one, re-executing the process once. */
+/* Sets OpenMP's spin (GOMP_SPINCOUNT: short on a busy machine, long otherwise) unless the user
+ * set one, re-executing the process once. */
 void fc_cli_openmp_env(char **argv);
 int fc_cmd_prune(int argc, char **argv);
 int fc_cmd_sensitivity(int argc, char **argv);
