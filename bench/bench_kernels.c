@@ -330,7 +330,7 @@ static void bench_shape(const shape *s, const opts *o) {
     if ((sp_t[si] - dense_t) * (sp_t[si + 1] - dense_t) <= 0 && sp_t[si] != sp_t[si + 1])
       be = 1 - (d0 + (dense_t - sp_t[si]) * (d1 - d0) / (sp_t[si + 1] - sp_t[si]));
   }
-  if (be < 0 && o->nsp >= 2 && sp_t[0] < dense_t && sp_t[1] > sp_t[0]) {
+  if (be < 0 && o->nsp >= 2 && sp_t[0] < dense_t && sp_t[1] < sp_t[0]) {
     double d0 = 1 - o->sps[0], d1 = 1 - o->sps[1];
     be = 1 - (d0 + (dense_t - sp_t[0]) * (d1 - d0) / (sp_t[1] - sp_t[0]));
     if (be < 0) be = 0;

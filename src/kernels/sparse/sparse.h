@@ -15,13 +15,14 @@ typedef struct fc_sparse_conv_desc {
   int64_t pad_t, pad_l, pad_b, pad_r;
   float act_lo, act_hi; /* clamp after bias and residual: Relu [0, inf], Relu6 [0, 6], none ±inf */
   int block;            /* output channels per packed block: 0 = choose by cost, else 1, 2 or 4 */
-  int layout;           /* input layout (FC_SPARSE_*_PLANES), 0 = choose by cost; tests and benchmarks */
+  int layout;           /* input layout (FC_SPARSE_*_PLANES, or IN_PLACE for 1×1 stride 1 without padding),
+                           0 = choose by cost; for tests and benchmarks */
   int threads;          /* threads a run uses (≥ 1) */
   int isa;              /* -1 = the best this CPU runs, else an fc_isa it supports */
 } fc_sparse_conv_desc;
 
 typedef struct fc_sparse_conv fc_sparse_conv;
-enum { FC_SPARSE_SHIFT_PLANES = 1, FC_SPARSE_TAP_PLANES = 2, FC_SPARSE_PHASE_PLANES = 3 };
+enum { FC_SPARSE_SHIFT_PLANES = 1, FC_SPARSE_TAP_PLANES = 2, FC_SPARSE_PHASE_PLANES = 3, FC_SPARSE_IN_PLACE = 4 };
 
 /* Fills act_lo/act_hi = ±inf, dilations/strides 1, block 0, threads 1, isa -1. */
 void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d);

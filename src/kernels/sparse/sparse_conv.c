@@ -70,6 +70,22 @@ static void plane_layout(fc_sparse_conv *c, int layout) {
   c->xbuf_floats = d->cin * c->ci_stride + round_up(c->max_coff + vw, vw);
 }
 
+/* The input read in place: channel ci's row of pixels at ci·P. */
+static void direct_layout(fc_sparse_conv *c) {
+  const fc_sparse_conv_desc *d = &c->d;
+  int64_t p = d->in_h * d->in_w;
+  c->direct = 1;
+  c->layout = 0;
+  c->hq = d->in_h;
+  c->wq = d->in_w;
+  c->plane_stride = c->ci_stride = p;
+  c->nrc = c->ncc = 1;
+  c->max_roff = c->max_coff = 0;
+  c->out_direct = 1;
+  c->q = p;
+  c->xbuf_floats = d->cin * p;
+}
+
 /* Geometry and layout; everything that does not depend on the weights. */
 static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err) {
   const fc_sparse_conv_desc *d = &c->d;
@@ -95,20 +111,15 @@ static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err)
   c->isa = (fc_isa)isa;
   c->vw = fc_spmm_vw(c->isa);
 
-  int64_t p = d->in_h * d->in_w, vw = c->vw;
+  int64_t p = d->in_h * d->in_w;
   int one = d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_t == 0 && d->pad_l == 0 &&
             d->pad_b == 0 && d->pad_r == 0;
-  /* the input is read in place only when its rows are vector-aligned, long, and not a multiple
-   * of 4 KB apart (which would pile every row onto the same few L1 sets) */
-  c->direct = one && p % vw == 0 && p >= 256 && (p * 4) % 4096 != 0;
+  /* the input can be read in place (unless its rows are a multiple of 4 KB apart, which would
+   * pile them onto the same few L1 sets); whether that beats an aligned copy is the cost model's call */
+  c->direct = one && (p * 4) % 4096 != 0 && d->layout != FC_SPARSE_SHIFT_PLANES &&
+              d->layout != FC_SPARSE_TAP_PLANES && d->layout != FC_SPARSE_PHASE_PLANES;
   if (c->direct) {
-    c->hq = d->in_h;
-    c->wq = d->in_w;
-    c->plane_stride = c->ci_stride = p;
-    c->nrc = c->ncc = 1;
-    c->out_direct = 1;
-    c->q = p;
-    c->xbuf_floats = d->cin * p;
+    direct_layout(c);
   } else {
     plane_layout(c, FC_SPARSE_SHIFT_PLANES);
     if (c->nrc * c->ncc > 64) return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many distinct kernel taps", name);
@@ -258,18 +269,25 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: too many weights for a sparse conv", name);
   }
   for (int64_t i = 0; i < nw; i++) c->nnz += w[i] != 0.0f;
-  if (!c->direct) {
-    /* padding columns, extra planes or unaligned loads: whichever the cost model prefers */
-    int best_layout = d->layout > 0 ? d->layout : FC_SPARSE_SHIFT_PLANES;
-    if (d->layout <= 0) {
-      double best_cost = -1;
+  {
+    /* in place, padding columns, extra planes or unaligned loads: whichever the cost model prefers */
+    int can_direct = c->direct;
+    int best_layout = d->layout >= FC_SPARSE_SHIFT_PLANES && d->layout <= FC_SPARSE_PHASE_PLANES ? d->layout : 0;
+    if (!can_direct && !best_layout) best_layout = FC_SPARSE_SHIFT_PLANES; /* in place asked for, not possible */
+    double best_cost = can_direct ? fc_sparse_layout_cost(c, c->nnz) : -1;
+    if (d->layout <= 0)
       for (int l = FC_SPARSE_SHIFT_PLANES; l <= FC_SPARSE_PHASE_PLANES; l++) {
+        c->direct = 0;
         plane_layout(c, l);
         double cost = fc_sparse_layout_cost(c, c->nnz);
         if (best_cost < 0 || cost < best_cost) best_cost = cost, best_layout = l;
       }
+    if (best_layout) {
+      c->direct = 0;
+      plane_layout(c, best_layout);
+    } else {
+      direct_layout(c);
     }
-    plane_layout(c, best_layout);
     if (c->nrc * c->ncc > 64 || c->xbuf_floats > INT32_MAX) {
       free(c);
       return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv input too large for 32-bit offsets", name);

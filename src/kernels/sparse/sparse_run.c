@@ -76,6 +76,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.bias = c->bias;
   a.nvec = nv;
   a.rem = (int)rem;
+  a.xmask = c->direct && rem < c->vw;
   a.lo = r->lo;
   a.hi = r->hi;
   a.out_next = t + 1 < c->ntiles ? c->tw : 0;

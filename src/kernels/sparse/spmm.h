@@ -25,7 +25,8 @@ typedef struct fc_spmm_args {
   int init;          /* first K chunk: start from bias instead of acc */
   int final;         /* last K chunk: residual, clamp, store to out (else store to acc) */
   int nvec;          /* vectors in this tile, 1..T */
-  int rem;           /* valid lanes of the last vector (stores to out / residual loads only) */
+  int rem;           /* valid lanes of the last vector (stores to out / residual loads) */
+  int xmask;         /* also mask the last vector's input loads (an input read in place ends there) */
   float lo, hi;      /* output clamp: Relu = [0, inf), Relu6 = [0, 6], none = (-inf, inf) */
   const float *pf; /* optional prefetch into L2, spread over the blocks: pf_rows rows pf_stride apart, */
   int64_t pf_rows, pf_stride, pf_lines; /* pf_lines 64-byte lines from the start of each */

@@ -7,10 +7,11 @@
 #define TGT __attribute__((target("avx2,fma")))
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
+#define XLOAD(p, t) (XM && (t) == NV - 1 ? _mm256_maskload_ps((p) + 8 * (t), mlast) : _mm256_loadu_ps((p) + 8 * (t)))
 
 INL TGT __m256 clamp8(__m256 y, __m256 lo, __m256 hi) { return _mm256_min_ps(_mm256_max_ps(y, lo), hi); }
 
-INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
+INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV, const int XM) {
   const float *v = a->vals;
   const int32_t *o = a->offs;
   const float *x = a->x;
@@ -59,20 +60,20 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
       for (; k + 1 < n; k += 2) {
         const __m256 w0 = _mm256_broadcast_ss(v + k), w1 = _mm256_broadcast_ss(v + k + 1);
         const float *p0 = x + o[k], *p1 = x + o[k + 1];
-        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0 + 8 * t), c[0][t]);
-        UNROLL for (int t = 0; t < NV; t++) d[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(p1 + 8 * t), d[t]);
+        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm256_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
+        UNROLL for (int t = 0; t < NV; t++) d[t] = _mm256_fmadd_ps(w1, XLOAD(p1, t), d[t]);
       }
       if (k < n) {
         const __m256 w0 = _mm256_broadcast_ss(v + k);
         const float *p0 = x + o[k];
-        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0 + 8 * t), c[0][t]);
+        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm256_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
       }
       UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm256_add_ps(c[0][t], d[t]);
     } else {
       for (; k < n; k++) {
         const float *p = x + o[k];
         __m256 xv[4];
-        UNROLL for (int t = 0; t < NV; t++) xv[t] = _mm256_loadu_ps(p + 8 * t);
+        UNROLL for (int t = 0; t < NV; t++) xv[t] = XLOAD(p, t);
         UNROLL for (int r = 0; r < R; r++) {
           const __m256 w = _mm256_broadcast_ss(v + (int64_t)k * R + r);
           UNROLL for (int t = 0; t < NV; t++) c[r][t] = _mm256_fmadd_ps(w, xv[t], c[r][t]);
@@ -103,30 +104,22 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
   }
 }
 
-#define INST(NV, R) \
-  static TGT void tile##NV##_r##R(const fc_spmm_args *a) { tile_kernel(a, R, NV); }
-INST(1, 1) INST(2, 1) INST(3, 1) INST(4, 1)
-INST(1, 2) INST(2, 2) INST(3, 2) INST(4, 2)
-INST(1, 4) INST(2, 4)
+#define INST(NV, R, XM) \
+  static TGT void tile##NV##_r##R##_x##XM(const fc_spmm_args *a) { tile_kernel(a, R, NV, XM); }
+#define INST_R(R) INST(1, R, 0) INST(2, R, 0) INST(3, R, 0) INST(4, R, 0) INST(1, R, 1) INST(2, R, 1) INST(3, R, 1) INST(4, R, 1)
+INST_R(1) INST_R(2) INST(1, 4, 0) INST(2, 4, 0) INST(1, 4, 1) INST(2, 4, 1)
 
-void fc_spmm_avx2_r1(const fc_spmm_args *a) {
-  switch (a->nvec) {
-  case 1: tile1_r1(a); break;
-  case 2: tile2_r1(a); break;
-  case 3: tile3_r1(a); break;
-  default: tile4_r1(a); break;
+#define DEF(R)                                                                                     \
+  void fc_spmm_avx2_r##R(const fc_spmm_args *a) {                                                 \
+    static void (*const k[2][4])(const fc_spmm_args *) = {                                         \
+        {tile1_r##R##_x0, tile2_r##R##_x0, tile3_r##R##_x0, tile4_r##R##_x0},                       \
+        {tile1_r##R##_x1, tile2_r##R##_x1, tile3_r##R##_x1, tile4_r##R##_x1}};                      \
+    k[a->xmask != 0][(a->nvec < 1 ? 1 : a->nvec > 4 ? 4 : a->nvec) - 1](a);                         \
   }
-}
-void fc_spmm_avx2_r2(const fc_spmm_args *a) {
-  switch (a->nvec) {
-  case 1: tile1_r2(a); break;
-  case 2: tile2_r2(a); break;
-  case 3: tile3_r2(a); break;
-  default: tile4_r2(a); break;
-  }
-}
+DEF(1) DEF(2)
+/* blocks of 4 rows use 2-vector tiles here (16 registers) */
 void fc_spmm_avx2_r4(const fc_spmm_args *a) {
-  if (a->nvec == 1) tile1_r4(a);
-  else tile2_r4(a);
+  if (a->nvec <= 1) a->xmask ? tile1_r4_x1(a) : tile1_r4_x0(a);
+  else a->xmask ? tile2_r4_x1(a) : tile2_r4_x0(a);
 }
 #endif

@@ -7,10 +7,12 @@
 #define TGT __attribute__((target("avx512f,prfchw")))
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
+/* vector t of a tile's input row; the last one masked when XM (no read past the row's end) */
+#define XLOAD(p, t) (XM && (t) == NV - 1 ? _mm512_maskz_loadu_ps(mlast, (p) + 16 * (t)) : _mm512_loadu_ps((p) + 16 * (t)))
 
 /* R rows per block, NV vectors per tile: both compile-time constants after inlining, so the
  * accumulators live in registers (R·NV ≤ 16 of the 32 zmm). */
-INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
+INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV, const int XM) {
   const float *v = a->vals;
   const int32_t *o = a->offs;
   const float *x = a->x;
@@ -60,20 +62,20 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
       for (; k + 1 < n; k += 2) {
         const __m512 w0 = _mm512_set1_ps(v[k]), w1 = _mm512_set1_ps(v[k + 1]);
         const float *p0 = x + o[k], *p1 = x + o[k + 1];
-        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), c[0][t]);
-        UNROLL for (int t = 0; t < NV; t++) d[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p1 + 16 * t), d[t]);
+        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
+        UNROLL for (int t = 0; t < NV; t++) d[t] = _mm512_fmadd_ps(w1, XLOAD(p1, t), d[t]);
       }
       if (k < n) {
         const __m512 w0 = _mm512_set1_ps(v[k]);
         const float *p0 = x + o[k];
-        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), c[0][t]);
+        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
       }
       UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_add_ps(c[0][t], d[t]);
     } else {
       for (; k < n; k++) {
         const float *p = x + o[k];
         __m512 xv[4];
-        UNROLL for (int t = 0; t < NV; t++) xv[t] = _mm512_loadu_ps(p + 16 * t);
+        UNROLL for (int t = 0; t < NV; t++) xv[t] = XLOAD(p, t);
         UNROLL for (int r = 0; r < R; r++) {
           const __m512 w = _mm512_set1_ps(v[(int64_t)k * R + r]);
           UNROLL for (int t = 0; t < NV; t++) c[r][t] = _mm512_fmadd_ps(w, xv[t], c[r][t]);
@@ -106,20 +108,17 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV) {
   }
 }
 
+#define INST(NV, R, XM) \
+  static TGT void tile##NV##_r##R##_x##XM(const fc_spmm_args *a) { tile_kernel(a, R, NV, XM); }
+#define INST_R(R) INST(1, R, 0) INST(2, R, 0) INST(3, R, 0) INST(4, R, 0) INST(1, R, 1) INST(2, R, 1) INST(3, R, 1) INST(4, R, 1)
+INST_R(1) INST_R(2) INST_R(4)
 #define DEF(R)                                                                                     \
   void fc_spmm_avx512_r##R(const fc_spmm_args *a) {                                               \
-    switch (a->nvec) {                                                                             \
-    case 1: tile1_r##R(a); break;                                                                  \
-    case 2: tile2_r##R(a); break;                                                                  \
-    case 3: tile3_r##R(a); break;                                                                  \
-    default: tile4_r##R(a); break;                                                                 \
-    }                                                                                              \
+    static void (*const k[2][4])(const fc_spmm_args *) = {                                         \
+        {tile1_r##R##_x0, tile2_r##R##_x0, tile3_r##R##_x0, tile4_r##R##_x0},                       \
+        {tile1_r##R##_x1, tile2_r##R##_x1, tile3_r##R##_x1, tile4_r##R##_x1}};                      \
+    k[a->xmask != 0][(a->nvec < 1 ? 1 : a->nvec > 4 ? 4 : a->nvec) - 1](a);                         \
   }
-#define INST(NV, R) \
-  static TGT void tile##NV##_r##R(const fc_spmm_args *a) { tile_kernel(a, R, NV); }
-INST(1, 1) INST(2, 1) INST(3, 1) INST(4, 1)
-INST(1, 2) INST(2, 2) INST(3, 2) INST(4, 2)
-INST(1, 4) INST(2, 4) INST(3, 4) INST(4, 4)
 DEF(1) DEF(2) DEF(4)
 
 TGT void fc_spmv_avx512(int64_t n, const int64_t *rowptr, const int32_t *idx, const float *val, const float *x,

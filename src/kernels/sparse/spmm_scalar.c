@@ -17,7 +17,8 @@ void fc_spmm_scalar(const fc_spmm_args *a, int r) {
       for (int l = 0; l < width; l++) acc[l] = a->init ? (a->bias ? a->bias[co + rr] : 0.0f) : ap[l];
       for (int32_t k = 0; k < n; k++) {
         const float w = v[(int64_t)k * r + rr], *p = a->x + o[k];
-        for (int l = 0; l < width; l++) acc[l] += w * p[l];
+        const int nread = a->xmask ? lanes : width; /* an input read in place ends at lanes */
+        for (int l = 0; l < nread; l++) acc[l] += w * p[l];
       }
       if (a->final) {
         float *op = a->out + (co + rr) * a->out_stride;
