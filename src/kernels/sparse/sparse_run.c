@@ -109,69 +109,92 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   }
 }
 
-void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
-  char *sc = scratch;
-  const float *xs = x;
-  if (!c->direct) {
-    fc_sparse_conv_prepare(c, x, scratch);
-    xs = (const float *)(sc + c->off_xbuf);
+/* Drops the padding columns of output channel co (and adds the residual, then clamps, when the
+ * kernel could not). */
+static void compact_channel(const fc_sparse_conv *c, const float *yq, const float *res, float *y, int64_t co) {
+  const int64_t ohw = c->out_h * c->out_w;
+  const float lo = c->d.act_lo, hi = c->d.act_hi;
+  for (int64_t oh = 0; oh < c->out_h; oh++) {
+    const float *src = yq + co * c->qpad + oh * c->wq;
+    float *dst = y + co * ohw + oh * c->out_w;
+    if (res) {
+      const float *rr = res + co * ohw + oh * c->out_w;
+      for (int64_t ow = 0; ow < c->out_w; ow++) {
+        float v = src[ow] + rr[ow];
+        v = v < lo ? lo : v;
+        dst[ow] = v > hi ? hi : v;
+      }
+    } else {
+      memcpy(dst, src, (size_t)c->out_w * sizeof(float));
+    }
   }
-  fc_sparse_conv_run_prepared(c, xs, res, y, scratch);
+}
+
+static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch,
+                         run_ctx *r) {
+  *r = (run_ctx){c, xs, NULL, y, c->out_h * c->out_w, scratch, c->d.act_lo, c->d.act_hi};
+  if (c->out_direct) {
+    r->res = res;
+  } else {
+    r->out = (float *)((char *)scratch + c->off_yq);
+    r->out_stride = c->qpad;
+    if (res) r->lo = -INFINITY, r->hi = INFINITY; /* clamp after the residual, when compacting */
+  }
+}
+
+void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
+  const fc_sparse_conv_desc *d = &c->d;
+  const int nt = d->threads;
+  float *xb = (float *)((char *)scratch + c->off_xbuf);
+  const float *xs = c->direct ? x : xb;
+  run_ctx r;
+  run_ctx_init(c, xs, res, y, scratch, &r);
+  const int64_t items = c->ntiles * c->ngroups, tail = c->xbuf_floats - d->cin * c->ci_stride;
+  if (nt <= 1) {
+    if (!c->direct) fc_sparse_conv_prepare(c, x, scratch);
+    fc_sparse_conv_run_prepared(c, xs, res, y, scratch);
+    return;
+  }
+  /* one parallel region for the three phases: on a busy machine every fork costs a time slice */
+#pragma omp parallel num_threads(nt)
+  {
+    if (!c->direct) {
+#pragma omp for schedule(static)
+      for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
+#pragma omp single
+      if (tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
+    }
+    int tid = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) run_item(&r, it, tid);
+    if (!c->out_direct) {
+#pragma omp for schedule(static)
+      for (int64_t co = 0; co < d->cout; co++) compact_channel(c, r.out, res, y, co);
+    }
+  }
 }
 
 void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch) {
   const fc_sparse_conv_desc *d = &c->d;
-  char *sc = scratch;
-  int nt = d->threads;
-  float *xb = (float *)(sc + c->off_xbuf);
-  if (nt > 1 && d->cin >= 2 * nt) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
-  } else {
-    for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
-  }
+  float *xb = (float *)((char *)scratch + c->off_xbuf);
+  for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
   int64_t tail = c->xbuf_floats - d->cin * c->ci_stride;
   if (tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
 }
 
 void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch) {
-  const fc_sparse_conv_desc *d = &c->d;
-  char *sc = scratch;
-  int nt = d->threads;
-  run_ctx r = {c, xs, NULL, y, c->out_h * c->out_w, sc, d->act_lo, d->act_hi};
-  if (c->out_direct) {
-    r.res = res;
-  } else {
-    r.out = (float *)(sc + c->off_yq);
-    r.out_stride = c->qpad;
-    if (res) r.lo = -INFINITY, r.hi = INFINITY; /* clamp after the residual, in the pass below */
-  }
-  int64_t items = c->ntiles * c->ngroups;
-  if (nt > 1 && items > 1) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) run_item(&r, it, omp_get_thread_num());
-  } else {
-    for (int64_t it = 0; it < items; it++) run_item(&r, it, 0);
-  }
-  if (!c->out_direct) {
-    const float *yq = r.out;
-    const float lo = d->act_lo, hi = d->act_hi;
-    int64_t ohw = c->out_h * c->out_w;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && d->cout >= 2 * nt)
-    for (int64_t co = 0; co < d->cout; co++)
-      for (int64_t oh = 0; oh < c->out_h; oh++) {
-        const float *src = yq + co * c->qpad + oh * c->wq;
-        float *dst = y + co * ohw + oh * c->out_w;
-        if (res) {
-          const float *rr = res + co * ohw + oh * c->out_w;
-          for (int64_t ow = 0; ow < c->out_w; ow++) {
-            float v = src[ow] + rr[ow];
-            v = v < lo ? lo : v;
-            dst[ow] = v > hi ? hi : v;
-          }
-        } else {
-          memcpy(dst, src, (size_t)c->out_w * sizeof(float));
-        }
-      }
+  const int nt = c->d.threads;
+  run_ctx r;
+  run_ctx_init(c, xs, res, y, scratch, &r);
+  const int64_t items = c->ntiles * c->ngroups;
+#pragma omp parallel num_threads(nt) if (nt > 1 && items > 1)
+  {
+    int tid = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) run_item(&r, it, tid);
+    if (!c->out_direct) {
+#pragma omp for schedule(static)
+      for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r.out, res, y, co);
+    }
   }
 }
