@@ -14,6 +14,7 @@ void fc_cli_openmp_env(char **argv);
 int fc_cmd_prune(int argc, char **argv);
 int fc_cmd_sensitivity(int argc, char **argv);
 int fc_cmd_eval(int argc, char **argv);
+int fc_cmd_sweep(int argc, char **argv);
 
 /* Writes s as a JSON string literal (quoted, escaped). */
 void fc_json_str(FILE *f, const char *s);

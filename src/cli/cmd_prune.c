@@ -7,14 +7,17 @@
 #include <string.h>
 #include "api/model_internal.h"
 #include "cli/cli.h"
+#include "data/array.h"
+#include "eval/eval.h"
 #include "onnx/onnx_save.h"
+#include "prune/calib.h"
 #include "prune/prune.h"
 
 #define MAX_SHAPES 16
 #define MAX_EXCLUDE 64
 
 static void help(FILE *f) {
-  fputs("usage: flopcut prune MODEL -o OUT.onnx [--method global|layer|nm|block] [options]\n"
+  fputs("usage: flopcut prune MODEL -o OUT.onnx [--method global|layer|nm|block|wanda|sparsegpt] [options]\n"
         "\n"
         "Zeroes weights of Conv, ConvTranspose, Gemm and MatMul (biases untouched) and writes a model\n"
         "ONNX Runtime runs unchanged. Prints the sparsity chosen per layer and the MACs left.\n"
@@ -23,7 +26,17 @@ static void help(FILE *f) {
         "  --method layer           the same sparsity in every layer\n"
         "  --method nm --nm N:M     at most N nonzeros in every M consecutive input channels\n"
         "  --method block --block OxI  blocks of O outputs x I inputs, ranked by L2 norm globally\n"
-        "  --sparsity S             fraction of weights to remove (global, layer, block)\n"
+        "  --method wanda            calibrated: each layer keeps as many weights as Global MP leaves\n"
+        "                           it (one magnitude threshold over all layers), chosen by the\n"
+        "                           largest |W_ij| x ||X_j||_2 over the layer's calibration inputs\n"
+        "  --method sparsegpt       calibrated: Global MP's masks, then each layer's kept weights\n"
+        "                           re-fitted by damped least squares (H = X'X of its im2col inputs)\n"
+        "                           to reproduce its dense output, layer after layer on the pruned prefix\n"
+        "  --calib-images FILE      calibration images (IDX or .npy, as flopcut eval) for wanda/sparsegpt\n"
+        "  --calib-n N              use the first N calibration images (default 512)\n"
+        "  --scale X, --mean M[,M..], --std S[,S..], --layout nchw|nhwc   image preprocessing, as eval\n"
+        "  --damp D                 sparsegpt damping: lambda = D x mean(diag H) (default 0.01)\n"
+        "  --sparsity S             fraction of weights to remove (global, layer, block, wanda, sparsegpt)\n"
         "  --min-threshold P        global: every layer keeps at least P percent of all prunable\n"
         "                           weights (or all of its own); e.g. 0.05\n"
         "  --target-macs F          global/block: prune until nonzero MACs <= F x dense MACs\n"
@@ -44,6 +57,11 @@ typedef struct prune_args {
   int n_exclude;
   bool dry_run, sparse, has_sparsity, has_method;
   fc_prune_opts o;
+  int calib;               /* -1, or the fc_calib_method of --method wanda|sparsegpt */
+  const char *calib_images;
+  int64_t calib_n;
+  double damp;
+  fc_eval_options eo;      /* image preprocessing for calibration */
 } prune_args;
 
 static bool parse_double(const char *s, double *out) {
@@ -67,12 +85,29 @@ static bool parse_pair(const char *s, char sep, int *a, int *b) {
   return true;
 }
 
+static bool parse_list(const char *s, double *vals, int *n) {
+  char tmp[512];
+  if (strlen(s) >= sizeof tmp) return false;
+  strcpy(tmp, s);
+  *n = 0;
+  for (char *tok = strtok(tmp, ","); tok; tok = strtok(NULL, ",")) {
+    if (*n == FC_EVAL_MAX_CHANNELS || !parse_double(tok, &vals[*n])) return false;
+    (*n)++;
+  }
+  return *n > 0;
+}
+
 static int parse_args(int argc, char **argv, prune_args *a) {
   memset(a, 0, sizeof *a);
   a->format = "table";
   a->o.method = FC_PRUNE_GLOBAL;
+  a->calib = -1;
+  a->calib_n = 512;
+  a->damp = 0.01;
+  fc_eval_options_default(&a->eo);
   static const char *valued[] = {"-o", "--output", "--method", "--sparsity", "--min-threshold", "--target-macs",
-                                 "--nm", "--block", "--exclude", "--format", "--input-shape"};
+                                 "--nm", "--block", "--exclude", "--format", "--input-shape", "--calib-images",
+                                 "--calib-n", "--scale", "--mean", "--std", "--layout", "--damp"};
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -94,7 +129,31 @@ static int parse_args(int argc, char **argv, prune_args *a) {
       else if (!strcmp(m, "layer")) a->o.method = FC_PRUNE_LAYER;
       else if (!strcmp(m, "nm")) a->o.method = FC_PRUNE_NM;
       else if (!strcmp(m, "block")) a->o.method = FC_PRUNE_BLOCK;
-      else return fc_cli_error("prune: --method must be global, layer, nm or block, not '%s'", m);
+      else if (!strcmp(m, "wanda")) a->o.method = FC_PRUNE_GLOBAL, a->calib = FC_CALIB_WANDA;
+      else if (!strcmp(m, "sparsegpt")) a->o.method = FC_PRUNE_GLOBAL, a->calib = FC_CALIB_SPARSEGPT;
+      else return fc_cli_error("prune: --method must be global, layer, nm, block, wanda or sparsegpt, not '%s'", m);
+      if (a->calib >= 0 && strcmp(m, "wanda") && strcmp(m, "sparsegpt")) a->calib = -1;
+    } else if (!strcmp(s, "--calib-images")) {
+      a->calib_images = argv[++i];
+    } else if (!strcmp(s, "--calib-n")) {
+      double v;
+      if (!parse_double(argv[++i], &v) || v < 1 || v > 1e9 || v != floor(v))
+        return fc_cli_error("prune: --calib-n needs a positive whole number, not '%s'", argv[i]);
+      a->calib_n = (int64_t)v;
+    } else if (!strcmp(s, "--damp")) {
+      if (!parse_double(argv[++i], &a->damp) || a->damp <= 0 || a->damp > 10)
+        return fc_cli_error("prune: --damp needs a number in (0, 10], not '%s'", argv[i]);
+    } else if (!strcmp(s, "--scale")) {
+      if (!parse_double(argv[++i], &a->eo.scale)) return fc_cli_error("prune: --scale '%s' is not a number", argv[i]);
+    } else if (!strcmp(s, "--mean") || !strcmp(s, "--std")) {
+      bool mean = !strcmp(s, "--mean");
+      if (!parse_list(argv[++i], mean ? a->eo.mean : a->eo.std, mean ? &a->eo.n_mean : &a->eo.n_std))
+        return fc_cli_error("prune: %s needs comma-separated numbers, not '%s'", s, argv[i]);
+    } else if (!strcmp(s, "--layout")) {
+      const char *l = argv[++i];
+      if (!strcmp(l, "nchw")) a->eo.layout = FC_EVAL_LAYOUT_NCHW;
+      else if (!strcmp(l, "nhwc")) a->eo.layout = FC_EVAL_LAYOUT_NHWC;
+      else return fc_cli_error("prune: --layout must be nchw or nhwc, not '%s'", l);
     } else if (!strcmp(s, "--sparsity")) {
       if (!parse_double(argv[++i], &a->o.sparsity) || a->o.sparsity < 0 || a->o.sparsity > 1)
         return fc_cli_error("prune: --sparsity needs a number between 0 and 1, not '%s'", argv[i]);
@@ -156,13 +215,19 @@ static int parse_args(int argc, char **argv, prune_args *a) {
   if (a->o.min_threshold > 0 && (a->o.method != FC_PRUNE_GLOBAL || macs))
     return fc_cli_error("prune: --min-threshold works with --method global and --sparsity");
   if (macs && a->o.method == FC_PRUNE_LAYER) return fc_cli_error("prune: --target-macs works with --method global or block");
+  if (a->calib >= 0 && (!a->has_sparsity || a->o.min_threshold > 0))
+    return fc_cli_error("prune: --method wanda/sparsegpt takes --sparsity S (no --target-macs/--min-threshold)");
+  if (a->calib >= 0 && !a->calib_images)
+    return fc_cli_error("prune: --method wanda/sparsegpt needs --calib-images FILE");
+  if (a->calib < 0 && a->calib_images) return fc_cli_error("prune: --calib-images goes with --method wanda or sparsegpt");
   if (!a->out && !a->dry_run) return fc_cli_error("prune: say where to write the pruned model: -o OUT.onnx (or --dry-run)");
   return -1;
 }
 
-static const char *method_name(fc_prune_method m) {
+static const char *method_name(const prune_args *a) {
   static const char *names[] = {"global", "layer", "nm", "block"};
-  return names[m];
+  if (a->calib >= 0) return a->calib == FC_CALIB_WANDA ? "wanda" : "sparsegpt";
+  return names[a->o.method];
 }
 
 static int64_t layer_nz_macs(const fc_prune_set *s, const fc_prune_layer *l) {
@@ -205,7 +270,7 @@ static void print_json(const prune_args *a, const fc_prune_set *s, const fc_prun
   printf(",\"output_bytes\":");
   if (a->dry_run) printf("null");
   else printf("%lld", (long long)out_bytes);
-  printf(",\"dry_run\":%s,\"method\":\"%s\"", a->dry_run ? "true" : "false", method_name(a->o.method));
+  printf(",\"dry_run\":%s,\"method\":\"%s\"", a->dry_run ? "true" : "false", method_name(a));
   json_opt_num("sparsity", a->has_sparsity, a->o.sparsity);
   json_opt_num("min_threshold", a->o.min_threshold > 0, a->o.min_threshold);
   json_opt_num("target_macs", a->o.target_macs > 0, a->o.target_macs);
@@ -274,7 +339,11 @@ static void print_table(const prune_args *a, const fc_prune_set *s, const fc_pru
   const fc_prune_opts *o = &a->o;
   char b1[32], b2[32], b3[32], b4[32];
   printf("model   %s\nmethod  ", a->model);
-  switch (o->method) {
+  if (a->calib >= 0) {
+    printf("%s, sparsity %g, per-layer budgets from Global MP, calibrated on %lld images of %s",
+           a->calib == FC_CALIB_WANDA ? "wanda |W|x||X||" : "sparsegpt (Global MP masks, least-squares re-fit)",
+           o->sparsity, (long long)a->calib_n, a->calib_images);
+  } else switch (o->method) {
     case FC_PRUNE_GLOBAL:
       if (o->target_macs > 0) printf("global magnitude, until nonzero MACs <= %g x dense", o->target_macs);
       else printf("global magnitude, sparsity %g", o->sparsity);
@@ -345,6 +414,38 @@ static fc_status save(const prune_args *a, const fc_prune_set *s, int64_t *out_b
   return st;
 }
 
+/* The first --calib-n calibration images as float model inputs, normalised as flopcut eval does. */
+static fc_status load_calib(fc_ctx *ctx, prune_args *a, const fc_model *m, float **out, int64_t *n_out) {
+  fc_err *err = &ctx->err;
+  const fc_graph *g = m->graph;
+  if (g->n_inputs != 1)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "calibration feeds one image tensor; the model has %d inputs", g->n_inputs);
+  const fc_value *in = &g->values[g->inputs[0]];
+  int64_t dims[8];
+  for (int d = 0; d < in->rank && d < 8; d++) dims[d] = in->dims[d];
+  dims[0] = -1;
+  fc_array im;
+  memset(&im, 0, sizeof im);
+  fc_eval_geom geo;
+  double scale;
+  fc_status st = fc_array_load(a->calib_images, &im, err);
+  if (!st) st = fc_eval_geom_match(&im, a->calib_images, in->rank, dims, a->eo.layout, &geo, err);
+  if (!st) st = fc_eval_check_norm(&a->eo, &im, &geo, &scale, err);
+  if (!st) {
+    int64_t n = a->calib_n < geo.n ? a->calib_n : geo.n;
+    float *buf = calloc((size_t)(n * geo.per_image), sizeof(float));
+    if (!buf) {
+      st = fc_fail(err, FC_ERR_NOMEM, "out of memory for %lld calibration images", (long long)n);
+    } else {
+      fc_eval_fill_batch(&im, &geo, scale, &a->eo, 0, n, n, buf);
+      *out = buf;
+      *n_out = n;
+    }
+  }
+  fc_array_free(&im);
+  return st;
+}
+
 int fc_cmd_prune(int argc, char **argv) {
   prune_args a;
   int rc = parse_args(argc, argv, &a);
@@ -366,7 +467,16 @@ int fc_cmd_prune(int argc, char **argv) {
     for (size_t i = 0; s && i < s->n_layers; i++) any |= s->layers[i].excluded;
     if (!any) fprintf(stderr, "flopcut: warning: --exclude matched no prunable layer\n");
   }
-  if (!st) st = fc_prune_run(s, &a.o, &res, err);
+  if (!st && a.calib >= 0) {
+    float *calib = NULL;
+    int64_t n = 0;
+    st = load_calib(ctx, &a, m, &calib, &n);
+    if (!st) a.calib_n = n;
+    if (!st) st = fc_prune_calibrated(ctx, s, (fc_calib_method)a.calib, a.o.sparsity, a.damp, calib, n, &res);
+    free(calib);
+  } else if (!st) {
+    st = fc_prune_run(s, &a.o, &res, err);
+  }
   if (!st && s && !a.dry_run) st = save(&a, s, &out_bytes, err);
   if (st) {
     rc = fc_cli_error("%s", fc_ctx_error(ctx));

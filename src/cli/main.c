@@ -13,6 +13,7 @@ static void usage(FILE *f) {
         "  prune MODEL     zero weights (Global MP, per layer, N:M, blocks) and write the ONNX\n"
         "  sensitivity MODEL  prune each layer alone, measure how much the output moves\n"
         "  eval MODEL      top-1/top-5 accuracy and images/s on labelled images (IDX, .npy)\n"
+        "  sweep MODEL     prune at several sparsities and methods, evaluate each (table/JSON/CSV)\n"
         "\n"
         "Run 'flopcut COMMAND --help' for a command's options.\n",
         f);
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "prune")) return fc_cmd_prune(argc - 1, argv + 1);
   if (!strcmp(argv[1], "sensitivity")) return fc_cmd_sensitivity(argc - 1, argv + 1);
   if (!strcmp(argv[1], "eval")) return fc_cmd_eval(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "sweep")) return fc_cmd_sweep(argc - 1, argv + 1);
   fprintf(stderr, "flopcut: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;
