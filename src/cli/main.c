@@ -33,7 +33,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "profile")) return fc_cmd_profile(argc - 1, argv + 1);
-  if (!strcmp(argv[1], "run") || !strcmp(argv[1], "bench")) fc_cli_openmp_env(argv);
+  if (!strcmp(argv[1], "run") || !strcmp(argv[1], "bench") || !strcmp(argv[1], "eval") ||
+      !strcmp(argv[1], "prune") || !strcmp(argv[1], "sweep")) /* sweep's children inherit the setting */
+    fc_cli_openmp_env(argv);
   if (!strcmp(argv[1], "run")) return fc_cmd_run(argc - 1, argv + 1);
   if (!strcmp(argv[1], "bench")) return fc_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(argv[1], "prune")) return fc_cmd_prune(argc - 1, argv + 1);
