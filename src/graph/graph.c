@@ -138,6 +138,23 @@ static void tensor_free(fc_tensor *t) {
   free(t);
 }
 
+void fc_node_free(fc_node *n) {
+  free(n->name);
+  free(n->op_type);
+  free(n->domain);
+  free(n->inputs);
+  free(n->outputs);
+  for (int a = 0; a < n->n_attrs; a++) {
+    free(n->attrs[a].name);
+    free(n->attrs[a].s);
+    free(n->attrs[a].ints);
+    free(n->attrs[a].floats);
+    tensor_free(n->attrs[a].t);
+  }
+  free(n->attrs);
+  memset(n, 0, sizeof *n);
+}
+
 void fc_graph_free(fc_graph *g) {
   if (!g) return;
   for (int i = 0; i < g->n_values; i++) {
@@ -146,22 +163,7 @@ void fc_graph_free(fc_graph *g) {
     free(v->data);
     for (int d = 0; d < FC_MAX_RANK; d++) free(v->dim_param[d]);
   }
-  for (int i = 0; i < g->n_nodes; i++) {
-    fc_node *n = &g->nodes[i];
-    free(n->name);
-    free(n->op_type);
-    free(n->domain);
-    free(n->inputs);
-    free(n->outputs);
-    for (int a = 0; a < n->n_attrs; a++) {
-      free(n->attrs[a].name);
-      free(n->attrs[a].s);
-      free(n->attrs[a].ints);
-      free(n->attrs[a].floats);
-      tensor_free(n->attrs[a].t);
-    }
-    free(n->attrs);
-  }
+  for (int i = 0; i < g->n_nodes; i++) fc_node_free(&g->nodes[i]);
   free(g->values);
   free(g->nodes);
   free(g->inputs);

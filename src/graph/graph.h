@@ -111,6 +111,8 @@ typedef struct fc_graph {
 
 fc_graph *fc_graph_new(void);
 void fc_graph_free(fc_graph *g);
+/* Frees what a node owns (names, edges, attributes) and zeroes it. */
+void fc_node_free(fc_node *n);
 /* Index of the value with this name, creating an empty one if absent; -1 on allocation failure. */
 int fc_graph_value(fc_graph *g, const char *name);
 /* Index of the value with this name or -1. */

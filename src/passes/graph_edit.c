@@ -118,29 +118,11 @@ void fc_graph_unshare(fc_graph *copy, const fc_graph *from) {
     if (copy->values[i].data == from->values[i].data) copy->values[i].data = NULL;
 }
 
-static void node_free(fc_node *n) {
-  free(n->name);
-  free(n->op_type);
-  free(n->domain);
-  free(n->inputs);
-  free(n->outputs);
-  for (int a = 0; a < n->n_attrs; a++) {
-    free(n->attrs[a].name);
-    free(n->attrs[a].s);
-    free(n->attrs[a].ints);
-    free(n->attrs[a].floats);
-    if (n->attrs[a].t) free(n->attrs[a].t->data);
-    free(n->attrs[a].t);
-  }
-  free(n->attrs);
-  memset(n, 0, sizeof *n);
-}
-
 void fc_graph_remove_nodes(fc_graph *g, const bool *remove) {
   int w = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     if (remove[i]) {
-      node_free(&g->nodes[i]);
+      fc_node_free(&g->nodes[i]);
       continue;
     }
     g->nodes[w++] = g->nodes[i];
