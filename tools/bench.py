@@ -9,6 +9,7 @@
 # creates an ORT session and runs it once (the Python + numpy + onnxruntime import alone is shown).
 import argparse
 import ctypes
+import glob
 import json
 import os
 import resource
@@ -87,11 +88,21 @@ def ort_runner(model, threads, x):
     return once
 
 
+def machine_busy():
+    # src/cli/omp_env.c's rule: another runnable thread now (median of 5 samples of /proc/loadavg's
+    # running count, 2 ms apart) means the cores are oversubscribed and spinning would hurt
+    samples = []
+    for i in range(5):
+        with open("/proc/loadavg") as f:
+            samples.append(int(f.read().split()[3].split("/")[0]) - 1)
+        time.sleep(0.002)
+    return sorted(samples)[2] >= 1
+
+
 def worker(engine, model, threads, npy):
     # what the flopcut CLI does for itself (src/cli/omp_env.c), before libgomp loads
     if engine == "flopcut" and "OMP_WAIT_POLICY" not in os.environ:
-        busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
-        os.environ.setdefault("GOMP_SPINCOUNT", "1000" if busy else "100000")
+        os.environ.setdefault("GOMP_SPINCOUNT", "1000" if machine_busy() else "300000")
     import numpy as np
     x = np.load(npy)
     once = (flopcut_runner if engine == "flopcut" else ort_runner)(model, threads, x)
@@ -122,6 +133,28 @@ class Worker:
         self.p.stdin.flush()
         return float(self.p.stdout.readline())
 
+    def cpu_ns(self):
+        total = 0
+        for f in glob.glob("/proc/%d/task/*/schedstat" % self.p.pid):
+            try:
+                with open(f) as fh:
+                    total += int(fh.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass  # a thread that ended while we read
+        return total
+
+    def wait_idle(self, limit_s=1.0):
+        # ORT's intra-op pool spins ~45 ms on a core after each run (allow_spinning, its default); libgomp
+        # spins too. A fixed pause shorter than that hands the spinning to the other engine's timed run, so
+        # wait until this worker used under 0.5 ms of CPU in a 5 ms window (at most limit_s).
+        prev, end = self.cpu_ns(), time.perf_counter() + limit_s
+        while time.perf_counter() < end:
+            time.sleep(0.005)
+            cur = self.cpu_ns()
+            if cur - prev < 500_000:
+                return
+            prev = cur
+
     def close(self):
         self.p.stdin.close()
         self.p.wait()
@@ -134,7 +167,7 @@ def interleaved(model, threads, npy, iters, warmup):
         for i in range(warmup + iters):
             for name, w in (("flopcut", fc), ("ort", rt)) if i % 2 == 0 else (("ort", rt), ("flopcut", fc)):
                 t = w.run()
-                time.sleep(0.02)  # let the other's pool stop spinning before the next timed run
+                w.wait_idle()  # its pool must stop spinning before the other's timed run
                 if i >= warmup:
                     times[name].append(t)
     finally:
