@@ -20,7 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.join(ROOT, "build", "models")
-LIB = os.path.join(ROOT, "build", "libflopcut.so")
+LIB = os.environ.get("FLOPCUT_LIB", os.path.join(ROOT, "build", "libflopcut.so"))
 BIN = os.path.join(ROOT, "build", "flopcut")
 TORCH_PYTHON = os.environ.get("FLOPCUT_TORCH_PYTHON", "/usr/bin/python3")
 DEFAULT_MODELS = ["resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]

@@ -103,6 +103,7 @@ def main():
                 order = range(len(rows)) if it % 2 == 0 else reversed(range(len(rows)))
                 for i in order:
                     t = workers[i].run()
+                    workers[i].wait_idle()  # ORT's pool spins after a run: not into the next timed run
                     if it >= a.warmup:
                         times[i].append(t)
         finally:

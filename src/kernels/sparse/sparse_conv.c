@@ -154,6 +154,29 @@ static void split_groups(const int64_t *blk_cols, int64_t nblk, int64_t ngroups,
   bounds[ngroups] = nblk;
 }
 
+/* Tiles of at most T vectors: the nvec vectors of pixels split into `parts` equal runs (one per
+ * thread), each run into tiles of as equal a vector count as possible. */
+static fc_status plan_tiles(fc_sparse_conv *c, int64_t nvec, int64_t parts) {
+  int64_t ntiles = 0;
+  for (int64_t k = 0; k < parts; k++) {
+    int64_t v = nvec * (k + 1) / parts - nvec * k / parts;
+    ntiles += (v + c->T - 1) / c->T;
+  }
+  c->tile_q = fc_calloc((size_t)ntiles + 1, sizeof(int64_t));
+  if (!c->tile_q) return FC_ERR_NOMEM;
+  c->parts = parts;
+  int64_t t = 0;
+  for (int64_t k = 0; k < parts; k++) {
+    int64_t v0 = nvec * k / parts, v = nvec * (k + 1) / parts - v0, n = (v + c->T - 1) / c->T;
+    c->part_tile[k] = t;
+    for (int64_t i = 0; i < n; i++) c->tile_q[t++] = (v0 + v * i / n) * c->vw;
+  }
+  c->part_tile[parts] = t;
+  c->tile_q[t] = c->q;
+  c->ntiles = ntiles;
+  return FC_OK;
+}
+
 static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_err *err) {
   const fc_sparse_conv_desc *d = &c->d;
   const int64_t kk = d->cin * d->k_h * d->k_w, khw = d->k_h * d->k_w, R = c->R, nblk = d->cout / R;
@@ -316,16 +339,22 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   c->T = fc_spmm_tvec(c->isa, c->R);
   c->tw = (int64_t)c->T * c->vw;
   c->fn = fc_spmm_kernel(c->isa, c->R);
-  c->ntiles = (c->q + c->tw - 1) / c->tw;
-  c->qpad = c->ntiles * c->tw;
   c->kc = fc_sparse_chunk_rows(c, c->tw);
   c->nchunks = (d->cin + c->kc - 1) / c->kc;
   c->ngroups = 1;
-  if (d->threads > 1 && c->ntiles < 4 * d->threads) c->ngroups = d->threads < d->cout / c->R ? d->threads : d->cout / c->R;
+  /* under 4 vectors of pixels per thread: split the output channels instead */
+  int64_t nvec = (c->q + c->vw - 1) / c->vw;
+  if (d->threads > 1 && nvec < 4 * d->threads) c->ngroups = d->threads < d->cout / c->R ? d->threads : d->cout / c->R;
+  if (c->ngroups < 1) c->ngroups = 1;
+  c->qpad = nvec * c->vw;
+  if (plan_tiles(c, nvec, c->ngroups > 1 || d->threads > 64 ? 1 : d->threads) != FC_OK) {
+    free(c);
+    return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+  }
   if (bias) {
     c->bias = fc_calloc((size_t)d->cout, sizeof(float));
     if (!c->bias) {
-      free(c);
+      fc_sparse_conv_free(c);
       return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
     }
     memcpy(c->bias, bias, (size_t)d->cout * sizeof(float));
@@ -351,7 +380,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
 void fc_sparse_conv_free(fc_sparse_conv *c) {
   if (!c) return;
   free(c->seg_pair), free(c->seg_col), free(c->pair_co), free(c->pair_n), free(c->vals), free(c->offs);
-  free(c->bias);
+  free(c->bias), free(c->tile_q);
   free(c);
 }
 

@@ -36,6 +36,12 @@ struct fc_sparse_conv {
    * writes yq [cout][qpad] and a pass drops the wq - out_w extra columns. */
   int out_direct;
   int64_t q, ntiles, qpad;
+  /* Tile t covers pixels [tile_q[t], tile_q[t+1]): at most tw wide, starting on a vector. With
+   * several threads and one group, the pixels are first split into `parts` equal runs of vectors, one
+   * per thread, tiles [part_tile[k], part_tile[k+1]) for thread k, so no thread waits on a short
+   * last tile (196 pixels in 64-pixel tiles gave 128 to one thread and 68 to the other). */
+  int64_t *tile_q;
+  int64_t parts, part_tile[65];
   /* Packed nonzeros: segment s = g·nchunks + c covers pairs [seg_pair[s], seg_pair[s+1]) and
    * columns [seg_col[s], seg_col[s+1]). */
   int64_t kc, nchunks, ngroups;

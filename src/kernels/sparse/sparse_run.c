@@ -12,7 +12,8 @@
 #define SIMD_LOOP _Pragma("omp simd")
 /* The planes of channel ci: plane (r, c)[i][j] = padded input [s_h·(i + rc_off) + rc_phase]
  * [s_w·(j + cc_off) + cc_phase] for j below the plane's data width; zero beyond. */
-FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci) {
+FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci, int64_t i0,
+                                           int64_t i1) {
   const fc_sparse_conv_desc *d = &c->d;
   const float *src = x + ci * d->in_h * d->in_w;
   float *dst = xb + ci * c->ci_stride;
@@ -25,7 +26,7 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
       int64_t j0 = 0, j1 = width;
       while (j0 < j1 && sw * j0 + c0 < 0) j0++;
       while (j1 > j0 && sw * (j1 - 1) + c0 >= d->in_w) j1--;
-      for (int64_t i = 0; i < c->hq; i++) {
+      for (int64_t i = i0; i < i1; i++) {
         float *row = pl + i * c->wq;
         int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t, lo = j0, hi = j1;
         if (ih < 0 || ih >= d->in_h) lo = hi = 0;
@@ -42,8 +43,10 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
         }
         SIMD_LOOP for (int64_t j = hi; j < c->wq; j++) row[j] = 0.0f;
       }
-      int64_t used = c->hq * c->wq;
-      memset(pl + used, 0, (size_t)(c->plane_stride - used) * sizeof(float));
+      if (i1 == c->hq) { /* the rows' owner also clears the plane's tail */
+        int64_t used = c->hq * c->wq;
+        memset(pl + used, 0, (size_t)(c->plane_stride - used) * sizeof(float));
+      }
     }
 }
 
@@ -59,11 +62,10 @@ typedef struct run_ctx {
 static void run_item(const run_ctx *r, int64_t item, int tid) {
   const fc_sparse_conv *c = r->c;
   int64_t t = item / c->ngroups, g = item % c->ngroups;
-  int64_t q0 = t * c->tw, left = c->q - q0;
-  int nv = (int)((left + c->vw - 1) / c->vw);
-  if (nv > c->T) nv = c->T;
-  int64_t rem = left - (int64_t)(nv - 1) * c->vw;
-  if (rem > c->vw || !c->out_direct) rem = c->vw;
+  int64_t q0 = c->tile_q[t], width = c->tile_q[t + 1] - q0;
+  int nv = (int)((width + c->vw - 1) / c->vw);
+  int64_t rem = width - (int64_t)(nv - 1) * c->vw;
+  if (!c->out_direct) rem = c->vw; /* the padded output takes whole vectors */
   fc_spmm_args a;
   memset(&a, 0, sizeof a);
   a.x = r->xs + q0;
@@ -79,7 +81,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.xmask = c->direct && rem < c->vw;
   a.lo = r->lo;
   a.hi = r->hi;
-  a.out_next = t + 1 < c->ntiles ? c->tw : 0;
+  a.out_next = t + 1 < c->ntiles ? c->tile_q[t + 1] - q0 : 0;
   for (int64_t ch = 0; ch < c->nchunks; ch++) {
     int64_t s = g * c->nchunks + ch;
     a.pair_co = c->pair_co + c->seg_pair[s];
@@ -92,16 +94,16 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
     a.pf = NULL;
     if (c->direct) {
       /* the input comes straight from memory: fetch the next chunk's rows into L2 meanwhile */
-      int64_t nch = ch + 1, nq = q0;
-      if (nch == c->nchunks) nch = 0, nq = q0 + c->tw;
-      if (nq < c->q) {
+      int64_t nch = ch + 1, nt = t;
+      if (nch == c->nchunks) nch = 0, nt = t + 1;
+      if (nt < c->ntiles) {
+        int64_t nq = c->tile_q[nt], nw = c->tile_q[nt + 1] - nq;
         int64_t ci0 = nch * c->kc, rows = c->d.cin - ci0 < c->kc ? c->d.cin - ci0 : c->kc;
-        int64_t lines = (c->q - nq + c->vw - 1) / c->vw;
-        if (lines >= c->T) { /* a partial last tile is not worth the bounds arithmetic */
+        if (nw % 16 == 0) { /* a ragged last tile is not worth the bounds arithmetic */
           a.pf = r->xs + nq + ci0 * c->ci_stride;
           a.pf_rows = rows;
           a.pf_stride = c->ci_stride;
-          a.pf_lines = c->tw / 16;
+          a.pf_lines = nw / 16;
         }
       }
     }
@@ -111,10 +113,11 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
 
 /* Drops the padding columns of output channel co (and adds the residual, then clamps, when the
  * kernel could not). */
-static void compact_channel(const fc_sparse_conv *c, const float *yq, const float *res, float *y, int64_t co) {
+static void compact_channel(const fc_sparse_conv *c, const float *yq, const float *res, float *y, int64_t co,
+                            int64_t oh0, int64_t oh1) {
   const int64_t ohw = c->out_h * c->out_w;
   const float lo = c->d.act_lo, hi = c->d.act_hi;
-  for (int64_t oh = 0; oh < c->out_h; oh++) {
+  for (int64_t oh = oh0; oh < oh1; oh++) {
     const float *src = yq + co * c->qpad + oh * c->wq;
     float *dst = y + co * ohw + oh * c->out_w;
     if (res) {
@@ -142,6 +145,43 @@ static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *
   }
 }
 
+/* Thread `tid` of `nth` takes a contiguous range of work items (tile-major), and prepares and
+ * compacts the plane and output rows of those tiles: each phase of a layer, and the next layer's
+ * phases, then touch the same pixels on the same core, whose L2 already holds them (splitting
+ * the copies by channel and handing out tiles dynamically made 56×56 1×1 layers slower at 2
+ * threads than at 1). */
+typedef struct thread_span {
+  int64_t item0, item1;     /* work items */
+  int64_t row0, row1;       /* plane rows [0, hq) this thread lays out */
+  int64_t orow0, orow1;     /* output rows [0, out_h) this thread compacts */
+} thread_span;
+
+/* Thread k's first work item: its part's first tile when the tiles were planned for this many
+ * threads, else an even share of the items. */
+static int64_t first_item(const fc_sparse_conv *c, int64_t items, int k, int nth) {
+  if (c->ngroups == 1 && c->parts == nth) return c->part_tile[k];
+  return items * k / nth;
+}
+
+static thread_span span_of(const fc_sparse_conv *c, int64_t items, int k, int nth) {
+  thread_span t;
+  t.item0 = first_item(c, items, k, nth);
+  t.item1 = first_item(c, items, k + 1, nth);
+  /* the pixel where this thread's tiles start, and where the next thread's start */
+  int64_t q0 = c->tile_q[t.item0 / c->ngroups], q1 = c->tile_q[t.item1 / c->ngroups];
+  if (q1 > c->q) q1 = c->q;
+  if (q0 > q1) q0 = q1;
+  t.row0 = k == 0 ? 0 : q0 / c->wq;
+  t.row1 = k + 1 == nth ? c->hq : q1 / c->wq;
+  if (t.row1 > c->hq) t.row1 = c->hq;
+  if (t.row0 > t.row1) t.row0 = t.row1;
+  t.orow0 = k == 0 ? 0 : q0 / c->wq;
+  t.orow1 = k + 1 == nth ? c->out_h : q1 / c->wq;
+  if (t.orow1 > c->out_h) t.orow1 = c->out_h;
+  if (t.orow0 > t.orow1) t.orow0 = t.orow1;
+  return t;
+}
+
 void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
   const fc_sparse_conv_desc *d = &c->d;
   const int nt = d->threads;
@@ -158,18 +198,17 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
   /* one parallel region for the three phases: on a busy machine every fork costs a time slice */
 #pragma omp parallel num_threads(nt)
   {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    const thread_span t = span_of(c, items, tid, nth);
     if (!c->direct) {
-#pragma omp for schedule(static)
-      for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
-#pragma omp single
-      if (tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
+      for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci, t.row0, t.row1);
+      if (tid == nth - 1 && tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
+#pragma omp barrier
     }
-    int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) run_item(&r, it, tid);
+    for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
     if (!c->out_direct) {
-#pragma omp for schedule(static)
-      for (int64_t co = 0; co < d->cout; co++) compact_channel(c, r.out, res, y, co);
+#pragma omp barrier
+      for (int64_t co = 0; co < d->cout; co++) compact_channel(c, r.out, res, y, co, t.orow0, t.orow1);
     }
   }
 }
@@ -177,7 +216,7 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
 void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch) {
   const fc_sparse_conv_desc *d = &c->d;
   float *xb = (float *)((char *)scratch + c->off_xbuf);
-  for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci);
+  for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci, 0, c->hq);
   int64_t tail = c->xbuf_floats - d->cin * c->ci_stride;
   if (tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
 }
@@ -189,12 +228,12 @@ void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const
   const int64_t items = c->ntiles * c->ngroups;
 #pragma omp parallel num_threads(nt) if (nt > 1 && items > 1)
   {
-    int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) run_item(&r, it, tid);
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    const thread_span t = span_of(c, items, tid, nth);
+    for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
     if (!c->out_direct) {
-#pragma omp for schedule(static)
-      for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r.out, res, y, co);
+#pragma omp barrier
+      for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r.out, res, y, co, t.orow0, t.orow1);
     }
   }
 }
