@@ -92,6 +92,8 @@ def main():
                 os.environ["FLOPCUT_SPARSE"] = sparse_env
             elif saved is not None:
                 del os.environ["FLOPCUT_SPARSE"]
+            for w in workers:  # a pool still spinning would make the new worker's libgomp pick short spins
+                w.wait_idle()
             workers.append(fb.Worker(eng, path, th, npy))
             if saved is None:
                 os.environ.pop("FLOPCUT_SPARSE", None)
