@@ -68,6 +68,8 @@ static const conv_case conv_cases[] = {
     {600, 20, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 1×1 with several K chunks, 35 pixels */
     {300, 8, 16, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* direct, several K chunks, prefetching */
     {3, 4, 7, 7, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},      /* 7×7 stride 2 stem shape */
+    {10, 8, 20, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* 3×3, rows padded 39 -> 48 (aligned phase planes) */
+    {16, 6, 9, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    /* 3×3 stride 2, even width */
 };
 
 static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res,
@@ -106,6 +108,11 @@ static void run_conv_case(const conv_case *cc, int isa, double sp, int block, in
     fc_sparse_conv_info(c, &info);
     int ok = close_enough(got, want, nout);
     CHECK(ok);
+    /* an aligned-phase request on AVX-512, stride 1, column shifts of 1..3 gets the shift kernel */
+    int64_t shift = cc->dw * (cc->kw - 1) / cc->sw;
+    if (layout == FC_SPARSE_ALIGNED_PHASE && isa == FC_ISA_AVX512 && block <= 1 && cc->sw == 1 && shift >= 1 &&
+        shift <= 3)
+      CHECK(info.layout == FC_SPARSE_ALIGNED_PHASE);
     if (!ok)
       fprintf(stderr, "  case cin=%lld cout=%lld %lldx%lld k%lldx%lld s%lld: isa=%d sp=%.2f block=%d(R=%d) threads=%d "
                       "act=%d res=%d chunks=%lld layout=%d\n",
@@ -137,10 +144,18 @@ static void test_sparse_conv_vs_ref(void) {
         for (size_t bi = 0; bi < 4; bi++) {
           int variant = (int)(ci + si + bi);
           if (ci >= 8 && variant % 3) continue; /* the big cases: a third of the combinations keeps ASan quick */
-          /* layouts: by cost, and each of the three plane layouts and in place forced in turn */
+          /* layouts: by cost, and each plane layout and in place forced in turn */
           run_conv_case(&conv_cases[ci], isa, sps[si], blocks[bi], 1 + (variant + (int)si) % 3, variant % 3, variant % 4 == 1,
-                        (int)((si * 4 + bi + ci) % 5));
+                        (int)((si * 4 + bi + ci) % 6));
         }
+    /* aligned phase planes (the shift kernel) on every case, sparsity and thread count; other ISAs and
+       unsupported shapes fall back to plain phase planes */
+    for (size_t ci = 0; ci < sizeof conv_cases / sizeof conv_cases[0]; ci++)
+      for (size_t si = 0; si < 4; si++) {
+        int variant = (int)(ci + si);
+        run_conv_case(&conv_cases[ci], isa, sps[si], variant % 4 == 3 ? 1 : 0, 1 + variant % 3, variant % 3,
+                      variant % 2 == 1, FC_SPARSE_ALIGNED_PHASE);
+      }
   }
 }
 

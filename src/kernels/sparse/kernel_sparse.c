@@ -70,9 +70,9 @@ static void plan_post_ops(sparse_state *s, int first, bool allow_res, float *lo,
 }
 
 static void describe_common(sparse_state *s, const fc_sparse_info *in) {
-  static const char *const layouts[] = {"", " shift", " tap", " phase"};
+  static const char *const layouts[] = {"", " shift", " tap", " phase", "", " aphase"};
   snprintf(s->desc, sizeof s->desc, "sparse:%s R%d%s%s", fc_isa_name((fc_isa)in->isa), in->block,
-           layouts[in->layout >= 0 && in->layout <= 3 ? in->layout : 0], s->generic_post ? " +post" : "");
+           layouts[in->layout >= 0 && in->layout <= 5 ? in->layout : 0], s->generic_post ? " +post" : "");
 }
 
 static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {

@@ -22,7 +22,13 @@ typedef struct fc_sparse_conv_desc {
 } fc_sparse_conv_desc;
 
 typedef struct fc_sparse_conv fc_sparse_conv;
-enum { FC_SPARSE_SHIFT_PLANES = 1, FC_SPARSE_TAP_PLANES = 2, FC_SPARSE_PHASE_PLANES = 3, FC_SPARSE_IN_PLACE = 4 };
+enum {
+  FC_SPARSE_SHIFT_PLANES = 1,
+  FC_SPARSE_TAP_PLANES = 2,
+  FC_SPARSE_PHASE_PLANES = 3,
+  FC_SPARSE_IN_PLACE = 4,
+  FC_SPARSE_ALIGNED_PHASE = 5 /* phase planes with vector-aligned rows, column shifts applied to the sums (AVX-512) */
+};
 
 /* Fills act_lo/act_hi = ±inf, dilations/strides 1, block 0, threads 1, isa -1. */
 void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d);

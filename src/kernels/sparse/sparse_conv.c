@@ -52,12 +52,15 @@ static void plane_layout(fc_sparse_conv *c, int layout) {
   }
   for (int64_t k = 0; k < d->k_w; k++) {
     int64_t pos = d->dil_w * k;
-    class_of(c->cc_phase, c->cc_off, &c->ncc, pos % d->stride_w, layout == FC_SPARSE_PHASE_PLANES ? 0 : pos / d->stride_w);
+    class_of(c->cc_phase, c->cc_off, &c->ncc, pos % d->stride_w, fc_sparse_is_phase(layout) ? 0 : pos / d->stride_w);
   }
   c->max_roff = layout == FC_SPARSE_TAP_PLANES ? 0 : d->dil_h * (d->k_h - 1) / d->stride_h;
-  c->max_coff = layout == FC_SPARSE_PHASE_PLANES ? d->dil_w * (d->k_w - 1) / d->stride_w : 0;
+  c->max_coff = fc_sparse_is_phase(layout) ? d->dil_w * (d->k_w - 1) / d->stride_w : 0;
   c->hq = c->out_h + c->max_roff;
-  c->wq = layout == FC_SPARSE_SHIFT_PLANES ? round_up(c->out_w, vw) : c->out_w + c->max_coff;
+  c->wq = layout == FC_SPARSE_SHIFT_PLANES     ? round_up(c->out_w, vw)
+          : layout == FC_SPARSE_ALIGNED_PHASE ? round_up(c->out_w + c->max_coff, vw)
+                                              : c->out_w + c->max_coff;
+  c->ncls = layout == FC_SPARSE_ALIGNED_PHASE ? (int)c->max_coff + 1 : 1;
   c->plane_stride = round_up(c->hq * c->wq, vw);
   c->ci_stride = c->plane_stride * c->nrc * c->ncc;
   if ((c->ci_stride * 4) % 4096 == 0) {
@@ -84,6 +87,23 @@ static void direct_layout(fc_sparse_conv *c) {
   c->out_direct = 1;
   c->q = p;
   c->xbuf_floats = d->cin * p;
+}
+
+/* Aligned phase planes need the AVX-512 shift kernel, one output channel per block and column
+ * shifts of 1..3 within a phase plane. Stride 1 only: with stride 2 there are 4 planes per channel,
+ * so 2-4× more K chunks, and the shorter per-shift groups cost more than the aligned loads save
+ * (ResNet-50's 3×3/2 layers: 0.80 -> 0.98 ms, 0.75 -> 1.56 ms; 3×3/1: 0.66 -> 0.64, 0.59 -> 0.54,
+ * 0.66 -> 0.57 ms at 90 %, `lay`-style A/B in one process). */
+static int aligned_phase_possible(const fc_sparse_conv *c) {
+  const fc_sparse_conv_desc *d = &c->d;
+  int64_t max_shift = d->dil_w * (d->k_w - 1) / d->stride_w;
+#ifdef FC_HAVE_X86_KERNELS
+  return c->isa == FC_ISA_AVX512 && (d->block == 0 || d->block == 1) && d->stride_w == 1 && max_shift >= 1 &&
+         max_shift <= 3;
+#else
+  (void)max_shift;
+  return 0;
+#endif
 }
 
 /* Geometry and layout; everything that does not depend on the weights. */
@@ -192,8 +212,10 @@ static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_er
   c->pair_n = fc_calloc((size_t)(nblk * c->nchunks) + 1, sizeof(int32_t));
   c->vals = fc_calloc((size_t)(c->ncols * R) + 1, sizeof(float));
   c->offs = fc_calloc((size_t)c->ncols + 1, sizeof(int32_t));
+  const int by_shift = !c->direct && c->layout == FC_SPARSE_ALIGNED_PHASE;
+  if (by_shift) c->pair_cls = fc_calloc((size_t)(nblk * c->nchunks + 1) * 4, sizeof(int32_t));
   if (!coloff || !blk_cols || !bounds || !cnt || !order || !hist || !c->seg_pair || !c->seg_col ||
-      !c->pair_co || !c->pair_n || !c->vals || !c->offs) {
+      !c->pair_co || !c->pair_n || !c->vals || !c->offs || (by_shift && !c->pair_cls)) {
     free(coloff), free(blk_cols), free(bounds), free(cnt), free(order), free(hist);
     return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory packing sparse weights", name);
   }
@@ -203,7 +225,7 @@ static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_er
         int64_t o = ci * c->ci_stride;
         if (!c->direct) {
           int64_t rp = d->dil_h * kh, cp = d->dil_w * kw, roff = rp / d->stride_h, coff = cp / d->stride_w;
-          int tap = c->layout == FC_SPARSE_TAP_PLANES, phase = c->layout == FC_SPARSE_PHASE_PLANES;
+          int tap = c->layout == FC_SPARSE_TAP_PLANES, phase = fc_sparse_is_phase(c->layout);
           int64_t r = class_of(c->rc_phase, c->rc_off, &c->nrc, rp % d->stride_h, tap ? roff : 0);
           int64_t cc = class_of(c->cc_phase, c->cc_off, &c->ncc, cp % d->stride_w, phase ? 0 : coff);
           o += (r * c->ncc + cc) * c->plane_stride + (tap ? 0 : roff * c->wq) + (phase ? coff : 0);
@@ -246,15 +268,18 @@ static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_er
         if (cnt[b] == 0) continue; /* nothing to add: init/final handled below */
         c->pair_co[np] = (int32_t)(b * R);
         c->pair_n[np] = (int32_t)cnt[b];
+        /* the shift kernel takes the columns grouped by shift (offset mod the vector width) */
+        for (int sh = 0; sh < (by_shift ? c->ncls : 1); sh++)
+          for (int64_t j = j0; j < j1; j++) {
+            int any = 0;
+            for (int64_t r = 0; r < R && !any; r++) any = w[(b * R + r) * kk + j] != 0.0f;
+            if (!any || (by_shift && coloff[j] % c->vw != sh)) continue;
+            for (int64_t r = 0; r < R; r++) c->vals[ncol * R + r] = w[(b * R + r) * kk + j];
+            c->offs[ncol] = (int32_t)coloff[j];
+            if (by_shift) c->pair_cls[np * 4 + sh]++;
+            ncol++;
+          }
         np++;
-        for (int64_t j = j0; j < j1; j++) {
-          int any = 0;
-          for (int64_t r = 0; r < R && !any; r++) any = w[(b * R + r) * kk + j] != 0.0f;
-          if (!any) continue;
-          for (int64_t r = 0; r < R; r++) c->vals[ncol * R + r] = w[(b * R + r) * kk + j];
-          c->offs[ncol] = (int32_t)coloff[j];
-          ncol++;
-        }
       }
       /* blocks with no columns in this chunk still need their init (bias) and final (epilogue)
        * passes: they get a pair with n = 0, only in the first and last chunk */
@@ -294,12 +319,17 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   for (int64_t i = 0; i < nw; i++) c->nnz += w[i] != 0.0f;
   {
     /* in place, padding columns, extra planes or unaligned loads: whichever the cost model prefers */
-    int can_direct = c->direct;
-    int best_layout = d->layout >= FC_SPARSE_SHIFT_PLANES && d->layout <= FC_SPARSE_PHASE_PLANES ? d->layout : 0;
+    int can_direct = c->direct, can_aligned_phase = aligned_phase_possible(c);
+    int best_layout = d->layout >= FC_SPARSE_SHIFT_PLANES && d->layout <= FC_SPARSE_ALIGNED_PHASE &&
+                              d->layout != FC_SPARSE_IN_PLACE
+                          ? d->layout
+                          : 0;
+    if (best_layout == FC_SPARSE_ALIGNED_PHASE && !can_aligned_phase) best_layout = FC_SPARSE_PHASE_PLANES;
     if (!can_direct && !best_layout) best_layout = FC_SPARSE_SHIFT_PLANES; /* in place asked for, not possible */
     double best_cost = can_direct ? fc_sparse_layout_cost(c, c->nnz) : -1;
     if (d->layout <= 0)
-      for (int l = FC_SPARSE_SHIFT_PLANES; l <= FC_SPARSE_PHASE_PLANES; l++) {
+      for (int l = FC_SPARSE_SHIFT_PLANES; l <= FC_SPARSE_ALIGNED_PHASE; l++) {
+        if (l == FC_SPARSE_IN_PLACE || (l == FC_SPARSE_ALIGNED_PHASE && !can_aligned_phase)) continue;
         c->direct = 0;
         plane_layout(c, l);
         double cost = fc_sparse_layout_cost(c, c->nnz);
@@ -319,9 +349,11 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   /* block height: the cheapest packed form by the measured per-column cost */
   int cand[3] = {1, 2, 4};
   double best = -1;
+  const int shift_kernel = !c->direct && c->layout == FC_SPARSE_ALIGNED_PHASE;
   for (int i = 0; i < 3; i++) {
     int r = cand[i];
     if (d->block && d->block != r) continue;
+    if (shift_kernel && r != 1) continue; /* the shift kernel packs one output channel per block */
     if (d->cout % r) continue;
     int64_t cols = r == 1 ? c->nnz : block_cols(w, d->cout, kk, r);
     double cost = fc_sparse_block_cost(c, cols, r);
@@ -339,6 +371,9 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   c->T = fc_spmm_tvec(c->isa, c->R);
   c->tw = (int64_t)c->T * c->vw;
   c->fn = fc_spmm_kernel(c->isa, c->R);
+#ifdef FC_HAVE_X86_KERNELS
+  if (shift_kernel) c->fn = fc_spmm_avx512_shift;
+#endif
   c->kc = fc_sparse_chunk_rows(c, c->tw);
   c->nchunks = (d->cin + c->kc - 1) / c->kc;
   c->ngroups = 1;
@@ -380,7 +415,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
 void fc_sparse_conv_free(fc_sparse_conv *c) {
   if (!c) return;
   free(c->seg_pair), free(c->seg_col), free(c->pair_co), free(c->pair_n), free(c->vals), free(c->offs);
-  free(c->bias), free(c->tile_q);
+  free(c->bias), free(c->tile_q), free(c->pair_cls);
   free(c);
 }
 

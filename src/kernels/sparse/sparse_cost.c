@@ -32,6 +32,9 @@ static void features(const fc_sparse_conv *c, int64_t cols, int r, int t_vec, in
   int aligned = c->direct ? c->q % c->vw == 0 : c->layout != FC_SPARSE_PHASE_PLANES;
   int slot = (r == 1 ? 0 : r == 2 ? 2 : 4) + !aligned;
   f[slot] = (double)cols * tiles * t_vec / 4.0;
+  /* the shift kernel sums shifted columns one vector wider: taps spread evenly over the shifts */
+  if (!c->direct && c->layout == FC_SPARSE_ALIGNED_PHASE)
+    f[slot] *= 1.0 + (double)(c->ncls - 1) / (double)c->ncls / (double)t_vec;
   f[6] = (double)(d->cout / r) * (double)nchunks * tiles;
   f[7] = c->direct ? 0.0 : (double)c->xbuf_floats * 4.0;
   f[8] = (double)d->cout * (double)(c->out_h * c->out_w) * 4.0;

@@ -26,7 +26,10 @@ struct fc_sparse_conv {
    *  - tap planes: one plane per distinct (row, column) tap offset, wq = out_w: aligned and no
    *    padding columns, the most copies (small images);
    *  - phase planes: one plane per stride phase, row and column offsets added per tap: the fewest
-   *    copies, unaligned loads. */
+   *    copies, unaligned loads;
+   *  - aligned phase planes: phase planes whose rows are a multiple of the vector width apart, so a
+   *    tap's load is aligned but for its column shift (≤ 3), which the AVX-512 shift kernel applies
+   *    to the sums instead (columns packed grouped by shift, R = 1). */
   int direct, layout;
   int64_t nrc, ncc;
   int64_t rc_phase[64], rc_off[64], cc_phase[64], cc_off[64];
@@ -47,6 +50,8 @@ struct fc_sparse_conv {
   int64_t kc, nchunks, ngroups;
   int64_t *seg_pair, *seg_col;
   int32_t *pair_co, *pair_n;
+  int32_t *pair_cls; /* aligned phase planes: per pair, 4 column counts by shift */
+  int ncls;          /* shift groups (max column shift + 1) */
   float *vals;
   int32_t *offs;
   float *bias;
@@ -67,5 +72,9 @@ double fc_sparse_layout_cost(const fc_sparse_conv *c, int64_t cols);
 double fc_sparse_block_cost(const fc_sparse_conv *c, int64_t cols, int r);
 /* Predicted seconds of oneDNN dense for an op of `macs` multiply-adds streaming `bytes`. */
 double fc_sparse_dense_predict(double macs, double bytes, int threads);
+/* Phase-plane layouts: every column of a plane row holds data. */
+static inline int fc_sparse_is_phase(int layout) {
+  return layout == FC_SPARSE_PHASE_PLANES || layout == FC_SPARSE_ALIGNED_PHASE;
+}
 void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch);
 #endif

@@ -17,7 +17,7 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
   const fc_sparse_conv_desc *d = &c->d;
   const float *src = x + ci * d->in_h * d->in_w;
   float *dst = xb + ci * c->ci_stride;
-  const int64_t width = c->layout == FC_SPARSE_PHASE_PLANES ? c->wq : c->out_w, sw = d->stride_w;
+  const int64_t width = fc_sparse_is_phase(c->layout) ? c->wq : c->out_w, sw = d->stride_w;
   for (int64_t r = 0; r < c->nrc; r++)
     for (int64_t cc = 0; cc < c->ncc; cc++) {
       float *pl = dst + (r * c->ncc + cc) * c->plane_stride;
@@ -89,6 +89,8 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
     a.npairs = c->seg_pair[s + 1] - c->seg_pair[s];
     a.vals = c->vals + c->seg_col[s] * c->R;
     a.offs = c->offs + c->seg_col[s];
+    a.cls_n = c->pair_cls ? c->pair_cls + 4 * c->seg_pair[s] : NULL;
+    a.ncls = c->ncls;
     a.init = ch == 0;
     a.final = ch == c->nchunks - 1;
     a.pf = NULL;

@@ -32,6 +32,10 @@ typedef struct fc_spmm_args {
   int64_t pf_rows, pf_stride, pf_lines; /* pf_lines 64-byte lines from the start of each */
   int64_t out_next; /* final chunk: floats from this tile's output to the next tile's (0: none), whose
                        lines are fetched for writing while this tile computes */
+  /* aligned phase planes only (fc_spmm_avx512_shift): block i's columns come grouped by column
+   * shift, cls_n[4·i + s] of shift s, for s < ncls */
+  const int32_t *cls_n;
+  int ncls;
 } fc_spmm_args;
 
 typedef void (*fc_spmm_fn)(const fc_spmm_args *a);
@@ -48,6 +52,7 @@ void fc_spmm_scalar(const fc_spmm_args *a, int r);
 void fc_spmm_avx512_r1(const fc_spmm_args *a);
 void fc_spmm_avx512_r2(const fc_spmm_args *a);
 void fc_spmm_avx512_r4(const fc_spmm_args *a);
+void fc_spmm_avx512_shift(const fc_spmm_args *a); /* R = 1, aligned phase planes */
 void fc_spmm_avx2_r1(const fc_spmm_args *a);
 void fc_spmm_avx2_r2(const fc_spmm_args *a);
 void fc_spmm_avx2_r4(const fc_spmm_args *a);
