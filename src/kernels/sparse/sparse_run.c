@@ -48,6 +48,10 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
         memset(pl + used, 0, (size_t)(c->plane_stride - used) * sizeof(float));
       }
     }
+  if (i1 == c->hq) { /* and the padding that spreads channels over the L1 sets */
+    int64_t planes = c->nrc * c->ncc * c->plane_stride;
+    memset(dst + planes, 0, (size_t)(c->ci_stride - planes) * sizeof(float));
+  }
 }
 
 typedef struct run_ctx {
