@@ -199,6 +199,9 @@ static void test_depthwise_vs_ref(void) {
   static const conv_case cases[] = {
       {1, 24, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 16, 15, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
       {1, 8, 12, 12, 5, 5, 1, 1, 2, 2, 4, 4, 4, 4}, {1, 5, 7, 9, 3, 3, 2, 1, 1, 1, 0, 1, 2, 1},
+      /* flat planes (stride 1, same size): MobileNet's 7×7, a 5×5 on 14×14, a 1×1 plane, one-sided pads */
+      {1, 12, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 6, 14, 14, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+      {1, 4, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {1, 5, 8, 8, 3, 3, 1, 1, 1, 1, 0, 0, 2, 2},
   };
   rng_state = 0x5eedull;
   for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
@@ -223,6 +226,7 @@ static void test_depthwise_vs_ref(void) {
                   .lo = 0.0f, .hi = 6.0f, .threads = 1 + si % 2};
       fc_err err = {0};
       CHECK(fc_dw_create(&dw, w, bias, "dw", &err) == FC_OK);
+      CHECK(dw.flat == (cc->sh == 1 && cc->sw == 1 && cc->dh == 1 && cc->dw == 1 && oh == cc->h && ow == cc->w));
       void *sc = aligned_scratch(dw.per_thread * (size_t)dw.threads);
       fc_dw_run(&dw, x, si % 2 ? res : NULL, got, sc);
       CHECK(close_enough(got, want, n * ch * ys));

@@ -24,6 +24,8 @@ FC_SIMD_CLONES static void dw_channel(const fc_dw *d, int64_t ch, const float *x
       const float w = d->tap_w[t], *src = x + ih * d->in_w + d->tap_col[t]; /* input column = ow·sw + tap_col */
       if (sw == 1) {
         SIMD_LOOP for (int64_t ow = ow0; ow < ow1; ow++) acc[ow] += w * src[ow];
+      } else if (sw == 2) { /* a constant stride vectorises with permutes, a variable one with gathers */
+        SIMD_LOOP for (int64_t ow = ow0; ow < ow1; ow++) acc[ow] += w * src[2 * ow];
       } else {
         SIMD_LOOP for (int64_t ow = ow0; ow < ow1; ow++) acc[ow] += w * src[ow * sw];
       }
@@ -44,6 +46,68 @@ FC_SIMD_CLONES static void dw_channel(const fc_dw *d, int64_t ch, const float *x
       }
     }
   }
+}
+
+/* One channel of a flat-plane layer: every tap is one loop over the plane. */
+FC_SIMD_CLONES static void dw_channel_flat(const fc_dw *d, int64_t ch, const float *x, const float *res, float *y,
+                                           float *acc) {
+  const float b = d->bias ? d->bias[ch] : 0.0f, lo = d->lo, hi = d->hi;
+  const int64_t P = d->out_h * d->out_w, t0 = d->tap_start[ch], t1 = d->tap_start[ch + 1];
+  SIMD_LOOP for (int64_t p = 0; p < P; p++) acc[p] = b;
+  for (int64_t t = t0; t < t1; t++) {
+    const float w = d->tap_w[t], *src = x + d->tap_off[t];
+    const int64_t p0 = d->tap_p0[t], p1 = d->tap_p1[t];
+    if (d->tap_col[t] == 0) {
+      SIMD_LOOP for (int64_t p = p0; p < p1; p++) acc[p] += w * src[p];
+    } else {
+      const float *m = d->col_mask + (d->tap_col[t] + d->kw) * P;
+      SIMD_LOOP for (int64_t p = p0; p < p1; p++) acc[p] += w * src[p] * m[p];
+    }
+  }
+  if (res) {
+    SIMD_LOOP for (int64_t p = 0; p < P; p++) {
+      float v = acc[p] + res[p];
+      v = v < lo ? lo : v;
+      y[p] = v > hi ? hi : v;
+    }
+  } else {
+    SIMD_LOOP for (int64_t p = 0; p < P; p++) {
+      float v = acc[p];
+      v = v < lo ? lo : v;
+      y[p] = v > hi ? hi : v;
+    }
+  }
+}
+
+/* The flat-plane form's per-tap ranges and column masks (see fc_dw). */
+static fc_status plan_flat(fc_dw *d) {
+  const int64_t W = d->in_w, H = d->in_h, P = H * W, nz = d->nnz;
+  d->tap_p0 = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->tap_p1 = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->tap_off = fc_calloc((size_t)nz + 1, sizeof(int64_t));
+  d->col_mask = fc_calloc((size_t)(2 * d->kw + 1) * (size_t)P, sizeof(float));
+  if (!d->tap_p0 || !d->tap_p1 || !d->tap_off || !d->col_mask) return FC_ERR_NOMEM;
+  for (int64_t s = -d->kw; s <= d->kw; s++)
+    for (int64_t p = 0; p < P; p++) {
+      int64_t col = p % W + s;
+      d->col_mask[(s + d->kw) * P + p] = col >= 0 && col < W ? 1.0f : 0.0f;
+    }
+  for (int64_t t = 0; t < nz; t++) {
+    int64_t dy = d->tap_row[t], dx = d->tap_col[t];
+    /* output rows whose input row lies in the plane */
+    int64_t r0 = dy < 0 ? -dy : 0, r1 = dy > 0 ? H - dy : H;
+    if (r1 < r0) r1 = r0;
+    int64_t p0 = r0 * W, p1 = r1 * W;
+    /* the first -dx pixels of a negative shift and the last dx of a positive one are masked out
+     * anyway; leaving them out keeps every read inside the plane */
+    if (dx < 0) p0 -= dx;
+    if (dx > 0) p1 -= dx;
+    if (p1 < p0) p1 = p0;
+    d->tap_p0[t] = p0;
+    d->tap_p1[t] = p1;
+    d->tap_off[t] = dy * W + dx;
+  }
+  return FC_OK;
 }
 
 fc_status fc_dw_create(fc_dw *d, const float *w, const float *bias, const char *name, fc_err *err) {
@@ -86,15 +150,21 @@ fc_status fc_dw_create(fc_dw *d, const float *w, const float *bias, const char *
   }
   d->tap_start[d->c] = t;
   d->nnz = nz;
-  d->per_thread = (size_t)((d->out_w + 16) * (int64_t)sizeof(float) + 63) / 64 * 64;
+  /* planes of a 7×7 or 14×14 map spent more on row loops of 7-14 floats than on arithmetic (960
+   * channels at 7×7: 0.13 -> 0.04 ms; MobileNetV2 at 90 %, 1 thread: 6.8 -> 5.4 ms) */
+  d->flat = d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 && d->out_h == d->in_h && d->out_w == d->in_w &&
+            d->in_h * d->in_w <= 4096 && d->kw <= 64;
+  if (d->flat && plan_flat(d) != FC_OK) return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+  int64_t acc_floats = d->flat ? d->out_h * d->out_w : d->out_w;
+  d->per_thread = (size_t)((acc_floats + 16) * (int64_t)sizeof(float) + 63) / 64 * 64;
   return FC_OK;
 }
 
 void fc_dw_free(fc_dw *d) {
   free(d->tap_start), free(d->tap_row), free(d->tap_col), free(d->tap_ow0), free(d->tap_ow1);
-  free(d->tap_w), free(d->bias);
-  d->tap_start = d->tap_row = d->tap_col = d->tap_ow0 = d->tap_ow1 = NULL;
-  d->tap_w = d->bias = NULL;
+  free(d->tap_w), free(d->bias), free(d->tap_p0), free(d->tap_p1), free(d->tap_off), free(d->col_mask);
+  d->tap_start = d->tap_row = d->tap_col = d->tap_ow0 = d->tap_ow1 = d->tap_p0 = d->tap_p1 = d->tap_off = NULL;
+  d->tap_w = d->bias = d->col_mask = NULL;
 }
 
 void fc_dw_run(const fc_dw *d, const float *x, const float *res, float *y, void *scratch) {
@@ -104,7 +174,9 @@ void fc_dw_run(const fc_dw *d, const float *x, const float *res, float *y, void 
   {
     float *acc = (float *)((char *)scratch + d->per_thread * (size_t)omp_get_thread_num());
 #pragma omp for schedule(static)
-    for (int64_t it = 0; it < items; it++)
-      dw_channel(d, it % d->c, x + it * xs, res ? res + it * ys : NULL, y + it * ys, acc);
+    for (int64_t it = 0; it < items; it++) {
+      if (d->flat) dw_channel_flat(d, it % d->c, x + it * xs, res ? res + it * ys : NULL, y + it * ys, acc);
+      else dw_channel(d, it % d->c, x + it * xs, res ? res + it * ys : NULL, y + it * ys, acc);
+    }
   }
 }

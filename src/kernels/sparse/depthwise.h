@@ -17,6 +17,13 @@ typedef struct fc_dw {
   int64_t *tap_start, *tap_row, *tap_col, *tap_ow0, *tap_ow1;
   float *tap_w, *bias;
   size_t per_thread; /* scratch bytes per thread */
+  /* flat planes (stride 1, dilation 1, output as large as the input, planes of ≤ 4096 pixels): a
+   * tap adds the whole shifted plane at once, pixels p in [tap_p0, tap_p1) of tap t reading p +
+   * tap_off, columns that fall outside the row zeroed by the mask of its column shift (col_mask +
+   * (tap_col + kw_max)·out_h·out_w, all ones for shift 0) */
+  int flat;
+  int64_t *tap_p0, *tap_p1, *tap_off;
+  float *col_mask;
 } fc_dw;
 
 /* w: [c, 1, kh, kw]; bias [c] or NULL. */
