@@ -430,13 +430,29 @@ static void calibrate(const opts *o) {
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_kernels [--threads N] [--rotate-mb MB] [--reps N] [--min-time S] [--block R]\n"
-                  "                     [--pattern-block R] [--shape SUBSTRING] [--sparsity 0.5,0.7,...]\n"
-                  "                     [--clock wall|cpu] [--calib FILE.csv]\n");
+                  "                     [--pattern-block R] [--shape SUBSTRING | --conv COUT,CIN,H,W,K[,STRIDE]]\n"
+                  "                     [--sparsity 0.5,0.7,...] [--clock wall|cpu] [--calib FILE.csv]\n"
+                  "  --conv: one layer shape of your own (square K×K kernel, padding K/2, stride 1 by default)\n");
   exit(2);
+}
+
+/* --conv COUT,CIN,H,W,K[,STRIDE] into *s (name in buf); 0 when malformed or out of range. */
+static int parse_conv(const char *v, shape *s, char *buf, size_t n) {
+  long long co, ci, h, w, k, st = 1;
+  int got = sscanf(v, "%lld,%lld,%lld,%lld,%lld,%lld", &co, &ci, &h, &w, &k, &st);
+  if (got < 5 || co < 1 || ci < 1 || h < 1 || w < 1 || k < 1 || st < 1 || co > 65536 || ci > 65536 || h > 4096 ||
+      w > 4096 || k > 15 || st > 8 || k > h + 2 * (k / 2) || k > w + 2 * (k / 2))
+    return 0;
+  snprintf(buf, n, "%lldx%lld %lldx%lld/%lld %lldx%lld", k, k, co, ci, st, h, w);
+  *s = (shape){buf, co, ci, h, w, k, st, k / 2};
+  return 1;
 }
 
 int main(int argc, char **argv) {
   opts o = {1, 21, 0, 1, 16.0, 0.25, NULL, NULL, {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}, 6};
+  shape custom;
+  char custom_name[96];
+  int have_custom = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--threads") && v) o.threads = atoi(v), i++;
@@ -447,6 +463,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--pattern-block") && v) o.pattern_block = atoi(v), i++;
     else if (!strcmp(a, "--shape") && v) o.only = v, i++;
     else if (!strcmp(a, "--calib") && v) o.calib = v, i++;
+    else if (!strcmp(a, "--conv") && v) {
+      if (!parse_conv(v, &custom, custom_name, sizeof custom_name)) {
+        fprintf(stderr, "bench_kernels: --conv wants COUT,CIN,H,W,K[,STRIDE] (positive, K <= 15), got '%s'\n", v);
+        return 2;
+      }
+      have_custom = 1, i++;
+    }
     else if (!strcmp(a, "--clock") && v) clock_id = !strcmp(argv[++i], "cpu") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     else if (!strcmp(a, "--sparsity") && v) {
       o.nsp = 0;
@@ -464,6 +487,10 @@ int main(int argc, char **argv) {
          clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU");
   if (o.calib) {
     calibrate(&o);
+    return 0;
+  }
+  if (have_custom) {
+    bench_shape(&custom, &o);
     return 0;
   }
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
