@@ -336,10 +336,18 @@ static void bench_shape(const shape *s, const opts *o) {
     if (be < 0) be = 0;
     extrap = 1;
   }
+  int faster_everywhere = 1;
+  double sp_min = 1, sp_max = 0;
+  for (int si = 0; si < o->nsp; si++) {
+    faster_everywhere &= sp_t[si] < dense_t;
+    sp_min = fmin(sp_min, o->sps[si]), sp_max = fmax(sp_max, o->sps[si]);
+  }
   if (be >= 0)
     printf("  break-even sparsity: %.0f%%%s\n\n", be * 100, extrap ? " (extrapolated below the lowest measured)" : "");
+  else if (faster_everywhere) /* one sparsity measured, or no trend to extrapolate */
+    printf("  break-even sparsity: below %.0f%% (sparse faster at every sparsity measured)\n\n", sp_min * 100);
   else
-    printf("  break-even sparsity: above %.0f%%\n\n", o->sps[o->nsp - 1] * 100);
+    printf("  break-even sparsity: above %.0f%%\n\n", sp_max * 100);
 }
 
 /* --calib: for each shape and sparsity, oneDNN dense and every forced (block height, layout)
