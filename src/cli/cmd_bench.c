@@ -23,7 +23,9 @@ static void help(FILE *f) {
         "  --iters N                timed runs (default 20)\n"
         "  --warmup N               untimed runs first (default 3)\n"
         "  --format FMT             table (default) or json\n"
-        "  --steps N                table: also list the N slowest steps (kernel, fusion, layout)\n",
+        "  --steps N                table: list the N slowest steps: kernel (dense or sparse, ISA, layout),\n"
+        "                           weight sparsity, fused ops, time, effective and nonzero GFLOP/s\n"
+        "                           (default: every step; 0: none). JSON always lists every step.\n",
         f);
 }
 
@@ -103,7 +105,7 @@ int fc_cmd_bench(int argc, char **argv) {
   const char *model_path = NULL, *format = "table";
   char *specs[FC_CLI_MAX_INPUTS];
   const char *shape_specs[MAX_SHAPES];
-  int n_specs = 0, n_shapes = 0, threads = 0, iters = 20, warmup = 3, show_steps = 0;
+  int n_specs = 0, n_shapes = 0, threads = 0, iters = 20, warmup = 3, show_steps = 100000;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -229,6 +231,26 @@ int fc_cmd_bench(int argc, char **argv) {
         fc_json_str(stdout, rows[r].op);
         printf(",\"count\":%d,\"ms\":%.4f,\"flops\":%lld,\"gflops\":%.3f}", rows[r].count, rows[r].ms,
                (long long)rows[r].flops, rows[r].ms > 0 ? (double)rows[r].flops / (rows[r].ms * 1e6) : 0.0);
+      }
+      printf("],\"steps\":[");
+      for (int s = 0; s < steps; s++) {
+        fc_plan_step_info info;
+        fc_plan_step(plan, (size_t)s, &info);
+        printf("%s{\"step\":%d,\"name\":", s ? "," : "", s);
+        fc_json_str(stdout, info.name);
+        printf(",\"op_type\":");
+        fc_json_str(stdout, info.op_type);
+        printf(",\"fused\":");
+        fc_json_str(stdout, info.fused);
+        printf(",\"kernel\":");
+        fc_json_str(stdout, info.kernel);
+        printf(",\"layout\":");
+        fc_json_str(stdout, info.layout);
+        if (info.macs > 0) printf(",\"weight_sparsity\":%.4f", 1.0 - (double)info.nonzero_macs / (double)info.macs);
+        else printf(",\"weight_sparsity\":null");
+        printf(",\"ms\":%.4f,\"flops\":%lld,\"nonzero_macs\":%lld,\"gflops\":%.3f,\"nonzero_gflops\":%.3f}", per[s],
+               (long long)info.flops, (long long)info.nonzero_macs, per[s] > 0 ? (double)info.flops / (per[s] * 1e6) : 0.0,
+               per[s] > 0 ? 2.0 * (double)info.nonzero_macs / (per[s] * 1e6) : 0.0);
       }
       printf("]}\n");
     } else {

@@ -465,6 +465,13 @@ def test_bench_json(small):
     assert r["iters"] == 3 and r["threads"] == 1 and r["macs"] == 5 * 4 * 9 * 36
     assert 0 < r["min_ms"] <= r["median_ms"]
     assert any(o["op_type"] == "Conv" for o in r["op_types"])
+    # every step, in plan order, with its kernel and rates
+    assert [st["step"] for st in r["steps"]] == list(range(len(r["steps"])))
+    conv = [st for st in r["steps"] if st["op_type"] == "Conv"]
+    assert len(conv) == 1 and conv[0]["kernel"] and conv[0]["flops"] == 2 * 5 * 4 * 9 * 36
+    for st in r["steps"]:
+        for k in ["name", "fused", "layout", "weight_sparsity", "ms", "gflops", "nonzero_gflops"]:
+            assert k in st, k
 
 
 def test_bench_table_with_input_shape(small):
@@ -472,6 +479,10 @@ def test_bench_table_with_input_shape(small):
     p = run("bench", str(path), "--input-shape", "x=1x4x6x6", "--iters", "2", "--warmup", "0")
     assert p.returncode == 0, p.stderr
     assert "median" in p.stdout and "Conv" in p.stdout and "GFLOP/s" in p.stdout
+    # the per-step table is there by default, and --steps 0 drops it
+    assert "nz GF/s" in p.stdout and "kernel" in p.stdout
+    p0 = run("bench", str(path), "--input-shape", "x=1x4x6x6", "--iters", "2", "--warmup", "0", "--steps", "0")
+    assert p0.returncode == 0 and "nz GF/s" not in p0.stdout
 
 
 # ---- plan edge cases: views of inputs, outputs that are inputs or constants, repeated runs ------
