@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "kernels/post_ops.h"
 #include "kernels/ref/ref.h"
 #include "passes/passes.h"
 #include "util/mem.h"
@@ -44,7 +45,7 @@ typedef struct dense_state {
   fc_post_ops po;
   int opnd_input[FC_REF_MAX_POST];
   float *opnd_own[FC_REF_MAX_POST];
-  bool manual_post; /* oneDNN refused the post-ops: applied by fc_ref_post_ops after the primitive */
+  bool manual_post; /* oneDNN refused the post-ops: applied by fc_post_ops_apply after the primitive */
   float *own_bias;
   int bias_input;   /* node input of a run-time bias, or -1 */
   /* oneDNN objects */
@@ -472,7 +473,7 @@ static void execute(const fc_exec_node *en, const fc_exec_io *io, dense_state *s
     dnnl_primitive_execute(s->dst_reorder, s->stream, 2, r);
   }
   dnnl_stream_wait(s->stream);
-  if (s->manual_post) fc_ref_post_ops(&s->po, io->out[0], ops, en->threads);
+  if (s->manual_post) fc_post_ops_apply(&s->po, io->out[0], ops, en->threads);
 }
 
 static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {

@@ -11,6 +11,7 @@
 #include "data/npy.h"
 #include "graph/infer.h"
 #include "harness.h"
+#include "kernels/post_ops.h"
 #include "kernels/ref/ref.h"
 #include "passes/passes.h"
 #include "runtime/kernel.h"
@@ -308,6 +309,51 @@ static bool check_conv(const conv_case *c, int layout, int threads) {
   return ok;
 }
 
+/* The vectorised post-op evaluator against the scalar reference: every kind, chains of 1-4 ops,
+ * full-shape and per-channel operands, plain and NHWC, sizes with block and vector tails, 1-2
+ * threads. Inputs span [-12, 12] so sigmoid, tanh and erf reach their tails. */
+static void test_post_ops_fast_vs_ref(void) {
+  static const int kinds[] = {FC_POST_RELU,      FC_POST_CLIP,     FC_POST_LINEAR, FC_POST_SIGMOID,
+                              FC_POST_SWISH,     FC_POST_HARDSWISH, FC_POST_GELU_ERF, FC_POST_TANH,
+                              FC_POST_LEAKY_RELU, FC_POST_ADD,      FC_POST_MUL,    FC_POST_SUB};
+  const int nk = (int)(sizeof kinds / sizeof kinds[0]);
+  for (int trial = 0; trial < 120; trial++) {
+    fc_post_ops po;
+    memset(&po, 0, sizeof po);
+    po.rank = 4;
+    po.dims[0] = irand(1, 2), po.dims[1] = irand(1, 40), po.dims[2] = irand(1, 37), po.dims[3] = irand(1, 45);
+    po.axis = 1;
+    po.layout = trial % 2 ? FC_LAYOUT_NHWC : FC_LAYOUT_PLAIN;
+    int64_t numel = po.dims[0] * po.dims[1] * po.dims[2] * po.dims[3];
+    po.n = (int)irand(1, 4);
+    float *opnd[FC_REF_MAX_POST] = {0};
+    int nop = 0;
+    for (int j = 0; j < po.n; j++) {
+      po.kinds[j] = kinds[(trial * 5 + j * 7) % nk];
+      po.alpha[j] = po.kinds[j] == FC_POST_CLIP ? -1.5f : 0.3f;
+      po.beta[j] = po.kinds[j] == FC_POST_CLIP ? 2.5f : -0.2f;
+      if (fc_post_is_binary(po.kinds[j])) {
+        po.operand_numel[j] = (trial / 2) % 2 ? numel : po.dims[1];
+        opnd[nop] = randf(po.operand_numel[j]);
+        nop++;
+      }
+    }
+    float *y = randf(numel), *want = malloc((size_t)numel * sizeof(float));
+    for (int64_t i = 0; i < numel; i++) y[i] *= 12.0f;
+    memcpy(want, y, (size_t)numel * sizeof(float));
+    const float *ops[FC_REF_MAX_POST];
+    for (int j = 0; j < nop; j++) ops[j] = opnd[j];
+    fc_ref_post_ops(&po, want, ops, 1);
+    fc_post_ops_apply(&po, y, ops, 1 + trial % 2);
+    char what[96];
+    snprintf(what, sizeof what, "post-ops trial %d (%d ops, first kind %d, %s)", trial, po.n, po.kinds[0],
+             po.layout == FC_LAYOUT_NHWC ? "nhwc" : "plain");
+    CHECK(close_enough(y, want, numel, 1e-5, what));
+    for (int j = 0; j < nop; j++) free(opnd[j]);
+    free(y), free(want);
+  }
+}
+
 static void test_conv_random(void) {
   seed = 1;
   for (int i = 0; i < 60; i++) {
@@ -542,6 +588,7 @@ static void test_npy_roundtrip_and_errors(void) {
 }
 
 TEST_TABLE(fc_tests_dense) = {
+    {"dense_post_ops_fast_vs_ref", test_post_ops_fast_vs_ref},
     {"dense_conv_random", test_conv_random},
     {"dense_conv_transpose_random", test_conv_transpose_random},
     {"dense_conv_uses_onednn", test_conv_uses_onednn},

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/kutil.h"
+#include "kernels/post_ops.h"
 #include "kernels/ref/ref.h"
 #include "kernels/sparse/depthwise.h"
 #include "kernels/sparse/sparse_internal.h"
@@ -19,7 +20,7 @@ typedef struct sparse_state {
   fc_sparse_gemm *gemm; /* Gemm, MatMul */
   int64_t batch, x_img, y_img;
   /* post-ops the microkernel applies itself: an Add of a full-shape operand (node input res_input)
-   * then a clamp; any other chain runs afterwards through fc_ref_post_ops */
+   * then a clamp; any other chain runs afterwards through fc_post_ops_apply */
   int res_input;
   fc_post_ops po;
   bool generic_post;
@@ -193,7 +194,7 @@ static void run_post(const fc_exec_node *en, const sparse_state *s, const fc_exe
   int k = 0;
   for (int j = 0; j < s->po.n; j++)
     if (s->opnd_input[j] >= 0) ops[k++] = io->in[s->opnd_input[j]];
-  fc_ref_post_ops(&s->po, io->out[0], ops, en->threads);
+  fc_post_ops_apply(&s->po, io->out[0], ops, en->threads);
 }
 
 static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
