@@ -8,6 +8,7 @@
 typedef struct pool_state {
   int k;                     /* spatial rank */
   bool is_max, include_pad, fast2d, f32;
+  bool max2x2s2; /* 2-D MaxPool 2×2, stride 2, no padding or dilation, output inside the input */
   int storage_order;
   int dtype;
   int64_t planes;            /* N·C */
@@ -70,9 +71,30 @@ typedef struct pool_run {
   int64_t *idx;
 } pool_run;
 
+/* 2×2 max pooling, stride 2, no padding (LeNet/VGG-style nets): a whole plane in one loop nest,
+ * without the per-row calls of the general path, which cost more than the pooling on small maps
+ * (32×28×28 -> 14×14: 25 µs). */
+FC_SIMD_CLONES static void max2x2s2_plane(const float *x, float *y, int64_t W, int64_t OH, int64_t OW) {
+  for (int64_t oh = 0; oh < OH; oh++) {
+    const float *a = x + 2 * oh * W, *b = a + W;
+    float *o = y + oh * OW;
+    FC_SIMD for (int64_t ow = 0; ow < OW; ow++) {
+      float m0 = a[2 * ow] > a[2 * ow + 1] ? a[2 * ow] : a[2 * ow + 1];
+      float m1 = b[2 * ow] > b[2 * ow + 1] ? b[2 * ow] : b[2 * ow + 1];
+      o[ow] = m0 > m1 ? m0 : m1;
+    }
+  }
+}
+
 static void pool2d_planes(void *ctx, int64_t p0, int64_t p1) {
   const pool_run *r = ctx;
   const pool_state *s = r->s;
+  if (s->max2x2s2) {
+    for (int64_t p = p0; p < p1; p++)
+      max2x2s2_plane((const float *)r->x + p * s->in_plane, (float *)r->y + p * s->out_plane, s->in[1], s->out[0],
+                     s->out[1]);
+    return;
+  }
   int64_t H = s->in[0], W = s->in[1], OH = s->out[0], OW = s->out[1];
   int64_t KH = s->kernel[0], KW = s->kernel[1], sh = s->stride[0], sw = s->stride[1];
   int64_t dh = s->dil[0], dw = s->dil[1], ph = s->pad[0], pw = s->pad[1];
@@ -252,6 +274,9 @@ static fc_status pool_prepare(fc_exec_node *en, fc_err *err) {
   const fc_node *n = en->node;
   bool want_idx = n->n_outputs > 1 && n->outputs[1] >= 0;
   s->fast2d = s->f32 && k <= 2 && !want_idx;
+  s->max2x2s2 = s->fast2d && k == 2 && s->is_max && s->kernel[0] == 2 && s->kernel[1] == 2 && s->stride[0] == 2 &&
+                s->stride[1] == 2 && s->dil[0] == 1 && s->dil[1] == 1 && s->pad[0] == 0 && s->pad[1] == 0 &&
+                2 * s->out[0] <= s->in[0] && 2 * s->out[1] <= s->in[1];
   if (s->fast2d && k == 1) { /* 1-D runs as 2-D with a 1-row window */
     s->in[1] = s->in[0], s->out[1] = s->out[0], s->kernel[1] = s->kernel[0], s->stride[1] = s->stride[0];
     s->dil[1] = s->dil[0], s->pad[1] = s->pad[0], s->pad_end[1] = s->pad_end[0];

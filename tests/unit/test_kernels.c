@@ -358,10 +358,13 @@ static void test_variadic_and_clip(void) {
 /* ------------------------------------------------------------------ pooling */
 
 static void test_pool_vs_ref(void) {
-  for (int trial = 0; trial < 120; trial++) {
+  /* trials 120..135: 2-D MaxPool 2×2 stride 2 without padding (its own fast path), odd and even
+   * sizes, ceil_mode on and off */
+  for (int trial = 0; trial < 136; trial++) {
+    const bool max2x2 = trial >= 120;
     fc_ref_pool_params p = {0};
-    p.k = 1 + trial % 3;
-    p.is_max = trial % 2;
+    p.k = max2x2 ? 2 : 1 + trial % 3;
+    p.is_max = max2x2 || trial % 2;
     p.include_pad = (trial / 2) % 2;
     p.n = irand(1, 2);
     p.c = irand(1, 5);
@@ -369,11 +372,11 @@ static void test_pool_vs_ref(void) {
     int64_t pads[6] = {0}, kernel[3] = {0}, strides[3] = {0}, dil[3] = {0}, xd[5] = {p.n, p.c};
     for (int d = 0; d < p.k; d++) {
       p.in[d] = irand(p.k == 3 ? 3 : 5, p.k == 3 ? 7 : 19);
-      p.kernel[d] = kernel[d] = irand(1, 3);
-      p.stride[d] = strides[d] = irand(1, 3);
-      p.dil[d] = dil[d] = trial % 4 == 3 ? 2 : 1;
-      p.pad[d] = pads[d] = irand(0, kernel[d] - 1);
-      p.pad_end[d] = pads[p.k + d] = irand(0, kernel[d] - 1);
+      p.kernel[d] = kernel[d] = max2x2 ? 2 : irand(1, 3);
+      p.stride[d] = strides[d] = max2x2 ? 2 : irand(1, 3);
+      p.dil[d] = dil[d] = !max2x2 && trial % 4 == 3 ? 2 : 1;
+      p.pad[d] = pads[d] = max2x2 ? 0 : irand(0, kernel[d] - 1);
+      p.pad_end[d] = pads[p.k + d] = max2x2 ? 0 : irand(0, kernel[d] - 1);
       if (p.in[d] < (kernel[d] - 1) * dil[d] + 1) p.in[d] = (kernel[d] - 1) * dil[d] + 1;
       xd[2 + d] = p.in[d];
     }
