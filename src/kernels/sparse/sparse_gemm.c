@@ -187,8 +187,11 @@ double fc_sparse_gemm_predict(const fc_sparse_gemm *g, int threads) {
   const fc_sparse_gemm_desc *d = &g->d;
   if (g->conv) /* plus the two transposes, ~1 ns per element each way */
     return fc_sparse_conv_predict(g->conv, threads) + (double)(d->m * (d->k + d->n)) * 1e-9;
-  /* a gather per 16 nonzeros per row: ~1.5 ns per nonzero-row product */
-  return (double)g->nnz * (double)d->m * 1.5e-9 / (threads > 1 ? 0.9 * threads : 1) + 2e-6;
+  /* a gather per 16 nonzeros per row: 0.36 ns per nonzero-row product measured on a 10×6272
+   * classifier (warm), 0.7-0.9 on 1000×1280 and 1000×2048 (`flopcut bench --steps` with
+   * FLOPCUT_SPARSE=1); the 1.5 ns used first made an 87 %-sparse 10×6272 classifier run dense in
+   * 16 µs instead of 3 µs */
+  return (double)g->nnz * (double)d->m * 0.9e-9 / (threads > 1 ? 0.9 * threads : 1) + 2e-6;
 }
 
 double fc_sparse_gemm_predict_dense(const fc_sparse_gemm *g, int threads) {
