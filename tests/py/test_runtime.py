@@ -515,3 +515,55 @@ def test_conv_output_read_by_two_branches(tmp_path):
     d = g.op("Add", [c, a])
     e = g.op("Sigmoid", [a])
     check_against_ort(g.save(tmp_path / "m.onnx", [d, e]), g.feeds, tmp_path)
+
+
+# ---- pruned models through the sparse kernels, against ONNX Runtime on the same pruned file -----
+
+def mbconv_net(tmp_path):
+    """A small EfficientNet/MobileNetV3-like net with every pattern the sparse runtime special-cases:
+    a 3x3/2 stem with SiLU, depthwise 3x3 (stride 1 and 2) on flat planes, 1x1 expand/project with a
+    residual Add, a squeeze-and-excitation block (GlobalAveragePool -> 1x1 convs on one pixel ->
+    HardSigmoid -> Mul), HardSwish, a 2x2/2 MaxPool, a 3x3/1 conv and a classifier Gemm."""
+    g = G(seed=5)
+    x = g.input("x", [1, 3, 40, 40])
+
+    def silu(v):
+        return g.op("Mul", [v, g.op("Sigmoid", [v])])
+
+    def hswish(v):
+        return g.op("Mul", [v, g.op("HardSigmoid", [v], alpha=1.0 / 6, beta=0.5)])
+
+    y = silu(g.op("Conv", [x, g.const([24, 3, 3, 3]), g.const([24])], strides=[2, 2], pads=[1, 1, 1, 1]))  # 20x20
+    e = silu(g.op("Conv", [y, g.const([48, 24, 1, 1], 0.3), g.const([48])]))
+    d = silu(g.op("Conv", [e, g.const([48, 1, 3, 3]), g.const([48])], group=48, pads=[1, 1, 1, 1]))
+    s = g.op("GlobalAveragePool", [d])
+    s = g.op("Relu", [g.op("Conv", [s, g.const([12, 48, 1, 1]), g.const([12])])])
+    s = g.op("HardSigmoid", [g.op("Conv", [s, g.const([48, 12, 1, 1]), g.const([48])])], alpha=0.2, beta=0.5)
+    d = g.op("Mul", [d, s])
+    p = g.op("Conv", [d, g.const([24, 48, 1, 1], 0.3), g.const([24])])
+    y = g.op("Add", [p, y])
+    d2 = hswish(g.op("Conv", [y, g.const([24, 1, 3, 3]), g.const([24])], group=24, strides=[2, 2], pads=[1, 1, 1, 1]))
+    c = g.op("Relu", [g.op("Conv", [d2, g.const([32, 24, 3, 3], 0.2), g.const([32])], pads=[1, 1, 1, 1])])  # 10x10
+    c = g.op("MaxPool", [c], kernel_shape=[2, 2], strides=[2, 2])  # 5x5
+    f = g.op("Flatten", [c], axis=1)
+    out = g.op("Gemm", [f, g.const([10, 32 * 25], 0.1), g.const([10])], transB=1)
+    return g.save(tmp_path / "mbconv.onnx", [out]), g.feeds
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("sparse_mode", ["", "1"])
+def test_pruned_net_matches_ort(tmp_path, threads, sparse_mode):
+    path, feeds = mbconv_net(tmp_path)
+    pruned = tmp_path / "pruned.onnx"
+    p = run("prune", str(path), "-o", str(pruned), "--method", "layer", "--sparsity", "0.9",
+            "--input-shape", "x=1x3x40x40")
+    assert p.returncode == 0, p.stderr
+    env = {"FLOPCUT_SPARSE": sparse_mode} if sparse_mode else None
+    check_against_ort(pruned, feeds, tmp_path, threads=threads, env=env)
+    # and the kernels really were the sparse ones where forced
+    if sparse_mode:
+        b = run("bench", str(pruned), "--input-shape", "x=1x3x40x40", "--iters", "1", "--warmup", "0",
+                "--threads", str(threads), "--format", "json", env=env)
+        assert b.returncode == 0, b.stderr
+        kernels = {st["kernel"].split(" ")[0] for st in json.loads(b.stdout)["steps"] if st["op_type"] in ("Conv", "Gemm")}
+        assert kernels <= {"sparse:avx512", "sparse:avx2", "sparse:scalar", "depthwise"}, kernels
