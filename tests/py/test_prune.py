@@ -287,6 +287,20 @@ def test_layer_uniform(r50, outdir, r50_input):
     check_ort(out, r50_input)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pruned_resnet50_runs_like_ort(r50, outdir, r50_input, threads):
+    """The 90 %-per-layer ResNet-50 through flopcut's sparse kernels (every conv is sparse at this
+    density) against ONNX Runtime on the same pruned file."""
+    _, out, _, _ = prune(r50, outdir, "--method", "layer", "--sparsity", "0.9")
+    x = os.path.join(outdir, "r50_x.npy")
+    y = os.path.join(outdir, "r50_y_%d.npy" % threads)
+    np.save(x, r50_input)
+    p = run(BIN, "run", out, "--input", x, "--output", y, "--threads", threads)
+    assert p.returncode == 0, p.stderr
+    got, want = np.load(y), ort_run(out, {"input": r50_input})[0]
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
 def groups_along_k(w, op):
     """[groups of consecutive input channels..., M] views: conv [Cout,Cin,kh,kw] -> [Cout,kh,kw,Cin];
     Gemm (transB=1) [N,K] as is."""
