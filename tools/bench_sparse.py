@@ -1,5 +1,5 @@
 # End-to-end sparse table: dense ONNX Runtime, dense flopcut and sparse flopcut on pruned copies of
-# a model (per-layer 70/80/90/95 %, Global MP 90 %, MAC target 0.1), all runs interleaved in one
+# a model (per-layer 70/80/90/95 %, Global MP 90 %, MAC target 0.1, per-layer 90 % in 4x1 blocks), all runs interleaved in one
 # session, at 1 and 2 threads; each row with its ideal speed-up (dense MACs / nonzero MACs).
 # Usage: python3 tools/bench_sparse.py [--model resnet50] [--threads 1,2] [--iters N] [--out DIR]
 #        [--check]   (also compares every pruned model's output with ONNX Runtime's)
@@ -25,6 +25,7 @@ VARIANTS = [  # (label, prune arguments or None for the original)
     ("layer 95%", ["--method", "layer", "--sparsity", "0.95"]),
     ("global MP 90%", ["--method", "global", "--sparsity", "0.9"]),
     ("MAC target 0.1", ["--method", "global", "--target-macs", "0.1"]),
+    ("layer 90% 4x1 blocks", ["--method", "layer", "--block", "4x1", "--sparsity", "0.9"]),
 ]
 
 

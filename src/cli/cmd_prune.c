@@ -26,6 +26,7 @@ static void help(FILE *f) {
         "  --method layer           the same sparsity in every layer\n"
         "  --method nm --nm N:M     at most N nonzeros in every M consecutive input channels\n"
         "  --method block --block OxI  blocks of O outputs x I inputs, ranked by L2 norm globally\n"
+        "  --method layer --block OxI  the same, ranked within each layer (same sparsity per layer)\n"
         "  --method wanda            calibrated: each layer keeps as many weights as Global MP leaves\n"
         "                           it (one magnitude threshold over all layers), chosen by the\n"
         "                           largest |W_ij| x ||X_j||_2 over the layer's calibration inputs\n"
@@ -198,8 +199,10 @@ static int parse_args(int argc, char **argv, prune_args *a) {
     a->o.method = FC_PRUNE_NM;
   }
   if (a->o.block_o) {
-    if (a->has_method && a->o.method != FC_PRUNE_BLOCK) return fc_cli_error("prune: --block goes with --method block");
-    a->o.method = FC_PRUNE_BLOCK;
+    /* --method layer --block OxI: blocks, the same sparsity in every layer */
+    if (a->has_method && a->o.method != FC_PRUNE_BLOCK && a->o.method != FC_PRUNE_LAYER)
+      return fc_cli_error("prune: --block goes with --method block (or layer, for the same sparsity per layer)");
+    if (!a->has_method) a->o.method = FC_PRUNE_BLOCK;
   }
   bool macs = a->o.target_macs > 0;
   if (a->o.method == FC_PRUNE_NM) {
@@ -278,7 +281,7 @@ static void print_json(const prune_args *a, const fc_prune_set *s, const fc_prun
   if (a->o.method == FC_PRUNE_NM) printf("\"%d:%d\"", a->o.nm_n, a->o.nm_m);
   else printf("null");
   printf(",\"block\":");
-  if (a->o.method == FC_PRUNE_BLOCK) printf("\"%dx%d\"", a->o.block_o, a->o.block_i);
+  if (a->o.block_o) printf("\"%dx%d\"", a->o.block_o, a->o.block_i);
   else printf("null");
   printf(",\"sparse_initializers\":%s,\"layers\":[", a->sparse ? "true" : "false");
   for (size_t i = 0; i < s->n_layers; i++) {
@@ -351,7 +354,11 @@ static void print_table(const prune_args *a, const fc_prune_set *s, const fc_pru
         printf(", minimum threshold %g%% (%s weights per layer)", o->min_threshold,
                fc_fmt_int(r->floor_weights, b1, sizeof b1));
       break;
-    case FC_PRUNE_LAYER: printf("per-layer magnitude, sparsity %g in every layer", o->sparsity); break;
+    case FC_PRUNE_LAYER:
+      if (o->block_o) printf("%dx%d blocks (outputs x inputs) by L2 norm, ", o->block_o, o->block_i);
+      else printf("per-layer magnitude, ");
+      printf("sparsity %g in every layer", o->sparsity);
+      break;
     case FC_PRUNE_NM: printf("%d:%d along input channels", o->nm_n, o->nm_m); break;
     case FC_PRUNE_BLOCK:
       printf("%dx%d blocks (outputs x inputs) by L2 norm, ", o->block_o, o->block_i);

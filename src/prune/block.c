@@ -74,8 +74,8 @@ static fc_status score_layer(const fc_prune_layer *l, int bo, int bi, blocks *bk
   return FC_OK;
 }
 
-fc_status fc_prune_block(fc_prune_set *s, int bo, int bi, double sparsity, double target_macs, fc_prune_result *res,
-                         fc_err *err) {
+fc_status fc_prune_block(fc_prune_set *s, int bo, int bi, double sparsity, double target_macs, bool per_layer,
+                         fc_prune_result *res, fc_err *err) {
   if (bo < 1 || bi < 1 || bo > 256 || bi > 256)
     return fc_fail(err, FC_ERR_ARG, "--block OxI needs 1 ≤ O, I ≤ 256, not %dx%d", bo, bi);
   if (target_macs <= 0 && !(sparsity >= 0.0 && sparsity <= 1.0))
@@ -124,6 +124,18 @@ fc_status fc_prune_block(fc_prune_set *s, int bo, int bi, double sparsity, doubl
                  "MAC target %g cannot be met: with every prunable block removed, %lld of %lld MACs remain",
                  target_macs, (long long)(t->nonzero_macs - prunable), (long long)t->macs);
       }
+    }
+  } else if (!st && per_layer) {
+    /* each layer alone: at most ⌊S·n⌋ of its elements, its own blocks ranked among themselves */
+    res->target_removed = 0;
+    for (size_t l = 0; !st && l < s->n_layers; l++) {
+      if (!active[l]) continue;
+      for (size_t o = 0; o < s->n_layers; o++) active[o] = false;
+      active[l] = true;
+      int64_t k = (int64_t)floor(sparsity * (double)s->layers[l].numel);
+      res->target_removed += k;
+      if (!(st = fc_rank_find(&L, k, false, &cut, err))) fc_rank_apply(&L, &cut, zero_block, &ctx, NULL);
+      for (size_t o = 0; o < s->n_layers; o++) active[o] = keys[o] != NULL;
     }
   } else if (!st) {
     /* the budget counts every element of a removed block (zeros included): at most ⌊S·N⌋ elements */

@@ -28,9 +28,12 @@ fc_status fc_prune_run(fc_prune_set *s, const fc_prune_opts *o, fc_prune_result 
       st = o->target_macs > 0 ? fc_prune_magnitude_macs(s, o->target_macs, res, err)
                               : fc_prune_magnitude_global(s, o->sparsity, o->min_threshold, res, err);
       break;
-    case FC_PRUNE_LAYER: st = fc_prune_magnitude_layer(s, o->sparsity, res, err); break;
+    case FC_PRUNE_LAYER:
+      st = o->block_o > 0 ? fc_prune_block(s, o->block_o, o->block_i, o->sparsity, 0, true, res, err)
+                          : fc_prune_magnitude_layer(s, o->sparsity, res, err);
+      break;
     case FC_PRUNE_NM: st = fc_prune_nm(s, o->nm_n, o->nm_m, res, err); break;
-    case FC_PRUNE_BLOCK: st = fc_prune_block(s, o->block_o, o->block_i, o->sparsity, o->target_macs, res, err); break;
+    case FC_PRUNE_BLOCK: st = fc_prune_block(s, o->block_o, o->block_i, o->sparsity, o->target_macs, false, res, err); break;
   }
   fc_prune_finish(s); /* also after a failure: the weights may be partly pruned, counts must say so */
   res->zeros = 0;

@@ -60,7 +60,7 @@ typedef struct fc_prune_set {
 
 typedef enum fc_prune_method {
   FC_PRUNE_GLOBAL = 0, /* one magnitude threshold over every layer (Global MP) */
-  FC_PRUNE_LAYER = 1,  /* the same sparsity in every layer */
+  FC_PRUNE_LAYER = 1,  /* the same sparsity in every layer (in OxI blocks when block_o > 0) */
   FC_PRUNE_NM = 2,     /* at most N nonzeros in every M consecutive inputs */
   FC_PRUNE_BLOCK = 3,  /* O outputs × I inputs blocks, ranked by L2 norm over the whole model */
 } fc_prune_method;
@@ -103,8 +103,10 @@ fc_status fc_prune_magnitude_macs(fc_prune_set *s, double target, fc_prune_resul
 /* Removes the ⌊sparsity·numel⌋ smallest weights of one layer (ties at the cut removed in index order). */
 fc_status fc_prune_layer_magnitude(fc_prune_layer *l, double sparsity, fc_err *err);
 fc_status fc_prune_nm(fc_prune_set *s, int n, int m, fc_prune_result *res, fc_err *err);
-fc_status fc_prune_block(fc_prune_set *s, int bo, int bi, double sparsity, double target_macs, fc_prune_result *res,
-                         fc_err *err);
+/* Blocks ranked over the whole model, or with per_layer each layer on its own (⌊S·n⌋ elements at most
+ * removed from each; sparsity only). */
+fc_status fc_prune_block(fc_prune_set *s, int bo, int bi, double sparsity, double target_macs, bool per_layer,
+                         fc_prune_result *res, fc_err *err);
 /* Recounts every layer's nonzeros, copies pruned weights into their folded copies and recomputes
  * the model's costs. */
 void fc_prune_finish(fc_prune_set *s);

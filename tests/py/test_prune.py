@@ -359,6 +359,26 @@ def test_block_4x1(r50, outdir, r50_input):
     check_ort(out, r50_input)
 
 
+def test_layer_blocks_4x1(r50, outdir, r50_input):
+    """--method layer --block 4x1: blocks ranked within each layer, each layer at most ⌊S·n⌋ removed
+    (and within one block of it), whole blocks only, smallest norms first in every layer."""
+    report, out, after, _ = prune(r50, outdir, "--method", "layer", "--block", "4x1", "--sparsity", "0.9")
+    assert report["method"] == "layer" and report["block"] == "4x1"
+    before = r50["weights"]
+    check_untouched_and_bits(report, before, after)
+    for l, a, b in layer_arrays(report, before, after):
+        va, vb = block_view(a, l["op_type"]), block_view(b, l["op_type"])
+        nz = np.count_nonzero(vb, axis=1)
+        gone = nz == 0
+        assert np.all(gone | (nz == np.count_nonzero(va, axis=1))), "%s: a block was cut partly" % l["layer"]
+        norms = np.sqrt((va.astype(np.float64) ** 2).sum(axis=1)).astype(np.float32)
+        if gone.any() and (~gone).any():
+            assert norms[gone].max() <= norms[~gone].min(), l["layer"]
+        k = math.floor(0.9 * a.size)
+        assert k - 4 < int(gone.sum()) * 4 <= k, l["layer"]
+    check_ort(out, r50_input)
+
+
 def test_target_macs(r50, outdir, r50_input):
     report, out, after, _ = prune(r50, outdir, "--target-macs", "0.2")
     before = r50["weights"]
