@@ -113,11 +113,11 @@ def main():
             for w in workers:
                 w.close()
         ort_ms = statistics.median(times[0])
-        print("\nthreads %d\n%-24s %10s %12s %8s %14s" % (th, "engine / model", "median ms", "vs ORT dense", "ideal",
+        print("\nthreads %d\n%-32s %10s %12s %8s %14s" % (th, "engine / model", "median ms", "vs ORT dense", "ideal",
                                                       "max err vs ORT"))
         for (label, _, _, _, idl, err), ts in zip(rows, times):
             med = statistics.median(ts)
-            print("%-24s %10.2f %11.2fx %7.1fx %14s" % (label, med, ort_ms / med, idl,
+            print("%-32s %10.2f %11.2fx %7.1fx %14s" % (label, med, ort_ms / med, idl,
                                                         "" if err is None else "%.1e" % err))
 
 
