@@ -1,8 +1,8 @@
 /* Post-op chains applied after a kernel that could not fuse them (a sparse conv with Swish, a oneDNN
  * primitive that refused a chain): the same arithmetic as fc_ref_post_ops, vectorised. The buffer
- * is walked in blocks that stay in L1, one SIMD loop per post-op over a block; exp, sigmoid and tanh
- * use the vectorisable forms of kutil.h. The scalar reference evaluated 1.2 M SiLU outputs of an
- * EfficientNet-B0 layer in 9 ms (libm expf per element, a switch per op per element). */
+ * is walked in blocks that stay in L1, one SIMD loop per post-op over a block; exp, sigmoid, tanh
+ * and erf use the vectorisable forms of kutil.h. The scalar reference evaluated 1.2 M SiLU outputs
+ * of an EfficientNet-B0 layer in 9 ms (libm expf per element, a switch per op per element). */
 #include "kernels/post_ops.h"
 #include <math.h>
 #include "kernels/kutil.h"
@@ -10,16 +10,6 @@
 
 /* elements per block: 16 KB of y, so a chain of several ops re-reads it from L1 */
 #define POST_BLOCK 4096
-
-/* erf by Abramowitz & Stegun 7.1.26: 1 - t·(a1 + t·(a2 + ...))·exp(-x^2), t = 1/(1 + p|x|),
- * absolute error under 1.5e-7 (GELU's 0.5·x·(1 + erf) inherits it, scaled by |x|/2). */
-static inline float erf_approx(float x) {
-  float ax = x < 0 ? -x : x;
-  float t = 1.0f / (1.0f + 0.3275911f * ax);
-  float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-  float r = 1.0f - poly * fc_expf(-ax * ax);
-  return x < 0 ? -r : r;
-}
 
 FC_SIMD_CLONES static void unary_block(int kind, float a, float b, float *y, int64_t n) {
   switch (kind) {
@@ -50,7 +40,7 @@ FC_SIMD_CLONES static void unary_block(int kind, float a, float b, float *y, int
       }
       break;
     case FC_POST_GELU_ERF:
-      FC_SIMD for (int64_t i = 0; i < n; i++) y[i] = 0.5f * y[i] * (1.0f + erf_approx(y[i] * 0.70710678118654752f));
+      FC_SIMD for (int64_t i = 0; i < n; i++) y[i] = 0.5f * y[i] * (1.0f + fc_erff(y[i] * 0.70710678118654752f));
       break;
     case FC_POST_TANH:
       FC_SIMD for (int64_t i = 0; i < n; i++) y[i] = fc_tanhf(y[i]);
