@@ -301,17 +301,7 @@ const fc_kernel *fc_sparse_kernel_for(const fc_graph *g, const fc_node *n, int t
     if (always || s->is_dw || single_channel) {
       sparse = true;
     } else if (s->conv) {
-      /* A dense conv runs channels-last and a sparse one plain: whichever does not match the layout
-       * the input arrives in pays a conversion first. Without this term EfficientNet-B0 pruned to
-       * 80 % (Global MP, so mixed dense and sparse layers) spent 1.6 of 14 ms converting and ran
-       * slower than dense. Per element about 0.3 ns at 1 thread (ToNHWC of 96×112×112: 0.33 ms). */
-      const fc_value *x = fc_node_in(g, n, 0);
-      double par = en.threads > 1 ? 0.9 * en.threads : 1.0;
-      double convert = x ? (double)fc_value_numel(x) * 0.3e-9 / par : 0.0;
-      double t_sparse = fc_sparse_conv_predict(s->conv, en.threads), t_dense = fc_sparse_conv_predict_dense(s->conv, en.threads);
-      if (in_layout == FC_LAYOUT_NHWC) t_sparse += convert;
-      else t_dense += convert;
-      sparse = t_sparse < t_dense;
+      sparse = fc_sparse_conv_faster(s->conv, en.threads, in_layout == FC_LAYOUT_NHWC);
     } else {
       sparse = fc_sparse_gemm_faster(s->gemm, en.threads);
     }

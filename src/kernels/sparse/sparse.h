@@ -79,7 +79,9 @@ double fc_sparse_conv_predict(const fc_sparse_conv *c, int threads);
 double fc_sparse_conv_predict_dense(const fc_sparse_conv *c, int threads);
 double fc_sparse_gemm_predict(const fc_sparse_gemm *g, int threads);
 double fc_sparse_gemm_predict_dense(const fc_sparse_gemm *g, int threads);
-int fc_sparse_conv_faster(const fc_sparse_conv *c, int threads);
+/* Sparse beats oneDNN dense for this conv, counting the layout conversion its input would need
+ * (input_nhwc: the input arrives channels-last). */
+int fc_sparse_conv_faster(const fc_sparse_conv *c, int threads, int input_nhwc);
 /* The model's features of a planned conv (single thread, one image), for calibration. */
 #define FC_SPARSE_NFEAT 10
 void fc_sparse_conv_features(const fc_sparse_conv *c, double *f);
