@@ -18,7 +18,7 @@ typedef struct sparse_state {
   fc_dw dw;
   fc_sparse_conv *conv; /* Conv */
   fc_sparse_gemm *gemm; /* Gemm, MatMul, and a 1×1 Conv on a single pixel */
-  int64_t batch, x_img, y_img;
+  int64_t batch, x_img, y_img; /* Conv: images, and floats per input and output image */
   /* post-ops the microkernel applies itself: an Add of a full-shape operand (node input res_input)
    * then a clamp; any other chain runs afterwards through fc_post_ops_apply */
   int res_input;
@@ -76,6 +76,16 @@ static void describe_common(sparse_state *s, const fc_sparse_info *in) {
            layouts[in->layout >= 0 && in->layout <= 5 ? in->layout : 0], s->generic_post ? " +post" : "");
 }
 
+/* The step's bookkeeping once s->gemm is created: scratch, packed inputs, the profile label. */
+static fc_status finish_gemm(fc_exec_node *en, sparse_state *s, bool has_bias) {
+  en->scratch_bytes = fc_sparse_gemm_scratch_bytes(s->gemm);
+  en->packed_inputs = 1u << 1 | (has_bias ? 1u << 2 : 0u);
+  fc_sparse_info info;
+  fc_sparse_gemm_info(s->gemm, &info);
+  describe_common(s, &info);
+  return FC_OK;
+}
+
 static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   fc_conv_params cp;
   fc_status st = fc_conv_params_read(en, &cp, err);
@@ -117,14 +127,7 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
     gd.threads = en->threads > 0 ? en->threads : 1;
     plan_post_ops(s, 3, false, &gd.act_lo, &gd.act_hi);
     st = fc_sparse_gemm_create(&gd, w->data, b ? b->data : NULL, en->node->name, &s->gemm, err);
-    if (st) return st;
-    s->batch = 1;
-    en->scratch_bytes = fc_sparse_gemm_scratch_bytes(s->gemm);
-    en->packed_inputs = 1u << 1 | (b ? 1u << 2 : 0u);
-    fc_sparse_info info;
-    fc_sparse_gemm_info(s->gemm, &info);
-    describe_common(s, &info);
-    return FC_OK;
+    return st ? st : finish_gemm(en, s, b != NULL);
   }
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
@@ -154,7 +157,6 @@ static fc_status gemm_like_prepare(fc_exec_node *en, fc_err *err, bool matmul) {
   fc_sparse_gemm_desc_init(&d);
   const fc_value *b = fc_en_in(en, 1), *c = NULL;
   int first;
-  int64_t batch = 1;
   if (matmul) {
     fc_matmul_params mp;
     fc_status st = fc_matmul_params_read(en, &mp, err);
@@ -194,14 +196,7 @@ static fc_status gemm_like_prepare(fc_exec_node *en, fc_err *err, bool matmul) {
     st = fc_sparse_gemm_create(&d, b->data, bias, en->node->name, &s->gemm, err);
   }
   free(bias);
-  if (st) return st;
-  s->batch = batch;
-  en->scratch_bytes = fc_sparse_gemm_scratch_bytes(s->gemm);
-  en->packed_inputs = 1u << 1 | (c ? 1u << 2 : 0u);
-  fc_sparse_info info;
-  fc_sparse_gemm_info(s->gemm, &info);
-  describe_common(s, &info);
-  return FC_OK;
+  return st ? st : finish_gemm(en, s, c != NULL);
 }
 
 static fc_status gemm_prepare(fc_exec_node *en, fc_err *err) { return gemm_like_prepare(en, err, false); }
@@ -216,6 +211,12 @@ static void run_post(const fc_exec_node *en, const sparse_state *s, const fc_exe
   fc_post_ops_apply(&s->po, io->out[0], ops, en->threads);
 }
 
+static void gemm_run(const fc_exec_node *en, const fc_exec_io *io) {
+  const sparse_state *s = en->state;
+  fc_sparse_gemm_run(s->gemm, io->in[0], io->out[0], io->scratch);
+  run_post(en, s, io);
+}
+
 static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
   const sparse_state *s = en->state;
   const float *x = io->in[0], *res = s->res_input >= 0 ? io->in[s->res_input] : NULL;
@@ -226,8 +227,7 @@ static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
     return;
   }
   if (s->gemm) { /* 1×1 on one pixel: [n, cin] × W' */
-    fc_sparse_gemm_run(s->gemm, x, y, io->scratch);
-    run_post(en, s, io);
+    gemm_run(en, io);
     return;
   }
   for (int64_t n = 0; n < s->batch; n++)
@@ -235,11 +235,6 @@ static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
   run_post(en, s, io);
 }
 
-static void gemm_run(const fc_exec_node *en, const fc_exec_io *io) {
-  const sparse_state *s = en->state;
-  fc_sparse_gemm_run(s->gemm, io->in[0], io->out[0], io->scratch);
-  run_post(en, s, io);
-}
 
 static const char *sparse_describe(const fc_exec_node *en) {
   const sparse_state *s = en->state;
