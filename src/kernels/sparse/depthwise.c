@@ -11,6 +11,22 @@
 
 #define SIMD_LOOP _Pragma("omp simd")
 
+/* y = clamp(acc (+ res), lo, hi) over n values */
+FC_SIMD_CLONES static void store_clamped(float *y, const float *acc, const float *res, int64_t n, float lo, float hi) {
+  if (res) {
+    SIMD_LOOP for (int64_t i = 0; i < n; i++) {
+      float v = acc[i] + res[i];
+      v = v < lo ? lo : v;
+      y[i] = v > hi ? hi : v;
+    }
+  } else {
+    SIMD_LOOP for (int64_t i = 0; i < n; i++) {
+      float v = acc[i] < lo ? lo : acc[i];
+      y[i] = v > hi ? hi : v;
+    }
+  }
+}
+
 FC_SIMD_CLONES static void dw_channel(const fc_dw *d, int64_t ch, const float *x, const float *res, float *y,
                                       float *acc) {
   const float b = d->bias ? d->bias[ch] : 0.0f, lo = d->lo, hi = d->hi;
@@ -30,21 +46,7 @@ FC_SIMD_CLONES static void dw_channel(const fc_dw *d, int64_t ch, const float *x
         SIMD_LOOP for (int64_t ow = ow0; ow < ow1; ow++) acc[ow] += w * src[ow * sw];
       }
     }
-    const float *rr = res ? res + oh * d->out_w : NULL;
-    float *yr = y + oh * d->out_w;
-    if (rr) {
-      SIMD_LOOP for (int64_t ow = 0; ow < d->out_w; ow++) {
-        float v = acc[ow] + rr[ow];
-        v = v < lo ? lo : v;
-        yr[ow] = v > hi ? hi : v;
-      }
-    } else {
-      SIMD_LOOP for (int64_t ow = 0; ow < d->out_w; ow++) {
-        float v = acc[ow];
-        v = v < lo ? lo : v;
-        yr[ow] = v > hi ? hi : v;
-      }
-    }
+    store_clamped(y + oh * d->out_w, acc, res ? res + oh * d->out_w : NULL, d->out_w, lo, hi);
   }
 }
 
@@ -64,19 +66,7 @@ FC_SIMD_CLONES static void dw_channel_flat(const fc_dw *d, int64_t ch, const flo
       SIMD_LOOP for (int64_t p = p0; p < p1; p++) acc[p] += w * src[p] * m[p];
     }
   }
-  if (res) {
-    SIMD_LOOP for (int64_t p = 0; p < P; p++) {
-      float v = acc[p] + res[p];
-      v = v < lo ? lo : v;
-      y[p] = v > hi ? hi : v;
-    }
-  } else {
-    SIMD_LOOP for (int64_t p = 0; p < P; p++) {
-      float v = acc[p];
-      v = v < lo ? lo : v;
-      y[p] = v > hi ? hi : v;
-    }
-  }
+  store_clamped(y, acc, res, P, lo, hi);
 }
 
 /* The flat-plane form's per-tap ranges and column masks (see fc_dw). */
