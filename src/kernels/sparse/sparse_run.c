@@ -157,9 +157,8 @@ static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *
  * the copies by channel and handing out tiles dynamically made 56×56 1×1 layers slower at 2
  * threads than at 1). */
 typedef struct thread_span {
-  int64_t item0, item1;     /* work items */
-  int64_t row0, row1;       /* plane rows [0, hq) this thread lays out */
-  int64_t orow0, orow1;     /* output rows [0, out_h) this thread compacts */
+  int64_t item0, item1; /* work items */
+  int64_t row0, row1;   /* plane rows this thread lays out; it compacts output rows [row0, min(row1, out_h)) */
 } thread_span;
 
 /* Thread k's first work item: its part's first tile when the tiles were planned for this many
@@ -177,15 +176,19 @@ static thread_span span_of(const fc_sparse_conv *c, int64_t items, int k, int nt
   int64_t q0 = c->tile_q[t.item0 / c->ngroups], q1 = c->tile_q[t.item1 / c->ngroups];
   if (q1 > c->q) q1 = c->q;
   if (q0 > q1) q0 = q1;
+  /* output row oh is plane row oh (q = oh·wq + ow); the last thread also takes the plane rows past
+   * the output that taps read (hq ≥ out_h) */
   t.row0 = k == 0 ? 0 : q0 / c->wq;
   t.row1 = k + 1 == nth ? c->hq : q1 / c->wq;
   if (t.row1 > c->hq) t.row1 = c->hq;
   if (t.row0 > t.row1) t.row0 = t.row1;
-  t.orow0 = k == 0 ? 0 : q0 / c->wq;
-  t.orow1 = k + 1 == nth ? c->out_h : q1 / c->wq;
-  if (t.orow1 > c->out_h) t.orow1 = c->out_h;
-  if (t.orow0 > t.orow1) t.orow0 = t.orow1;
   return t;
+}
+
+/* Output rows this thread compacts. */
+static void compact_span(const fc_sparse_conv *c, const run_ctx *r, const float *res, float *y, const thread_span *t) {
+  int64_t oh0 = t->row0 < c->out_h ? t->row0 : c->out_h, oh1 = t->row1 < c->out_h ? t->row1 : c->out_h;
+  for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r->out, res, y, co, oh0, oh1);
 }
 
 void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
@@ -214,7 +217,7 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
     for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
     if (!c->out_direct) {
 #pragma omp barrier
-      for (int64_t co = 0; co < d->cout; co++) compact_channel(c, r.out, res, y, co, t.orow0, t.orow1);
+      compact_span(c, &r, res, y, &t);
     }
   }
 }
@@ -239,7 +242,7 @@ void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const
     for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
     if (!c->out_direct) {
 #pragma omp barrier
-      for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r.out, res, y, co, t.orow0, t.orow1);
+      compact_span(c, &r, res, y, &t);
     }
   }
 }
