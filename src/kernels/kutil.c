@@ -1,6 +1,7 @@
 /* Shared machinery of the non-matrix kernels: OpenMP range splitting, the broadcasting walker
  * used by every elementwise op, and plan-time helpers that name the node in errors. */
 #include "kernels/kutil.h"
+#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,4 +158,22 @@ fc_status fc_kconst_ints(const fc_exec_node *en, int input, const char *attr, in
     *count = (int)a->n_ints;
   }
   return FC_OK;
+}
+
+FC_SIMD_CLONES float fc_vsum(const float *x, int64_t n) {
+  float acc[FC_LANES] = {0};
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
+  for (; i < n; i++) acc[0] += x[i];
+  return fc_fold_sum(acc);
+}
+
+FC_SIMD_CLONES float fc_vmax(const float *x, int64_t n) {
+  float acc[FC_LANES];
+  for (int j = 0; j < FC_LANES; j++) acc[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + FC_LANES <= n; i += FC_LANES)
+    FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+  return fc_fold_max(acc);
 }

@@ -95,6 +95,9 @@ static inline float fc_fold_prod(float *a) {
     for (int j = 0; j < w; j++) a[j] *= a[j + w];
   return a[0];
 }
+/* Sum and maximum of n floats in 16 lanes (ISA-independent order; -inf for n = 0). */
+float fc_vsum(const float *x, int64_t n);
+float fc_vmax(const float *x, int64_t n);
 
 /* --- vectorisable float math -------------------------------------------------------------- */
 

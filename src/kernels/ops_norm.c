@@ -8,13 +8,6 @@
 
 /* ------------------------------------------------------------------ vector helpers */
 
-FC_SIMD_CLONES static float vsum(const float *x, int64_t n) {
-  float acc[FC_LANES] = {0};
-  int64_t i = 0;
-  for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
-  for (; i < n; i++) acc[0] += x[i];
-  return fc_fold_sum(acc);
-}
 
 FC_SIMD_CLONES static float vsum_sq_dev(const float *x, int64_t n, float mean) {
   float acc[FC_LANES] = {0};
@@ -25,15 +18,6 @@ FC_SIMD_CLONES static float vsum_sq_dev(const float *x, int64_t n, float mean) {
   return fc_fold_sum(acc);
 }
 
-FC_SIMD_CLONES static float vmax(const float *x, int64_t n) {
-  float acc[FC_LANES];
-  for (int j = 0; j < FC_LANES; j++) acc[j] = -INFINITY;
-  int64_t i = 0;
-  for (; i + FC_LANES <= n; i += FC_LANES)
-    FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-  for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
-  return fc_fold_max(acc);
-}
 
 /* y = x·a + b */
 FC_SIMD_CLONES static void vaxpb(float *y, const float *x, int64_t n, float a, float b) {
@@ -192,7 +176,7 @@ static void ln_rows(void *ctx, int64_t r0, int64_t r1) {
   for (int64_t row = r0; row < r1; row++) {
     const float *x = r->x + row * D;
     float *y = r->y + row * D;
-    float mean = D ? vsum(x, D) / (float)D : 0.0f;
+    float mean = D ? fc_vsum(x, D) / (float)D : 0.0f;
     float var = D ? vsum_sq_dev(x, D, mean) / (float)D : 0.0f;
     float inv = 1.0f / sqrtf(var + s->eps);
     if (r->mean_out) r->mean_out[row] = mean;
@@ -314,7 +298,7 @@ static void sm_contig(void *ctx, int64_t r0, int64_t r1) {
   for (int64_t row = r0; row < r1; row++) {
     const float *x = r->x + row * L;
     float *y = r->y + row * L;
-    float m = vmax(x, L);
+    float m = fc_vmax(x, L);
     if (r->s->log) {
       vsub2(y, x, L, m, logf(vexp_shift_sum(NULL, x, L, m)));
     } else {
@@ -410,11 +394,7 @@ FC_SIMD_CLONES static float seg_reduce(int op, const float *x, int64_t n) {
   for (int j = 0; j < FC_LANES; j++) acc[j] = red_init(op);
   int64_t i = 0;
   switch (op) {
-    case R_MAX:
-      for (; i + FC_LANES <= n; i += FC_LANES)
-        FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-      for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
-      return fc_fold_max(acc);
+    case R_MAX: return fc_vmax(x, n);
     case R_MIN:
       for (; i + FC_LANES <= n; i += FC_LANES)
         FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] < acc[j] ? x[i + j] : acc[j];
@@ -428,10 +408,7 @@ FC_SIMD_CLONES static float seg_reduce(int op, const float *x, int64_t n) {
       for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j] * x[i + j];
       for (; i < n; i++) acc[0] += x[i] * x[i];
       return fc_fold_sum(acc);
-    default:
-      for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
-      for (; i < n; i++) acc[0] += x[i];
-      return fc_fold_sum(acc);
+    default: return fc_vsum(x, n);
   }
 }
 

@@ -288,23 +288,7 @@ static fc_status pool_prepare(fc_exec_node *en, fc_err *err) {
 
 /* ------------------------------------------------------------------ global pools */
 
-FC_SIMD_CLONES static float sum_f32(const float *x, int64_t n) {
-  float acc[FC_LANES] = {0};
-  int64_t i = 0;
-  for (; i + FC_LANES <= n; i += FC_LANES) FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] += x[i + j];
-  for (; i < n; i++) acc[0] += x[i];
-  return fc_fold_sum(acc);
-}
 
-FC_SIMD_CLONES static float max_f32(const float *x, int64_t n) {
-  float acc[FC_LANES];
-  for (int j = 0; j < FC_LANES; j++) acc[j] = -INFINITY;
-  int64_t i = 0;
-  for (; i + FC_LANES <= n; i += FC_LANES)
-    FC_SIMD for (int j = 0; j < FC_LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-  for (; i < n; i++) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
-  return fc_fold_max(acc);
-}
 
 typedef struct gpool_run {
   const float *x;
@@ -317,7 +301,7 @@ static void gpool_planes(void *ctx, int64_t p0, int64_t p1) {
   const gpool_run *r = ctx;
   for (int64_t p = p0; p < p1; p++) {
     const float *x = r->x + p * r->plane;
-    r->y[p] = r->is_max ? max_f32(x, r->plane) : r->plane ? sum_f32(x, r->plane) / (float)r->plane : NAN;
+    r->y[p] = r->is_max ? fc_vmax(x, r->plane) : r->plane ? fc_vsum(x, r->plane) / (float)r->plane : NAN;
   }
 }
 
