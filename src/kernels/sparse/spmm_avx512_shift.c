@@ -40,6 +40,19 @@
     o += (n);                                                                                       \
   } while (0)
 
+/* Shift group K (when the layer has one): its sums, one vector wider, added to c shifted by K
+ * lanes (valignd takes the shift as an immediate, hence a macro rather than a loop over K). */
+#define ADD_SHIFTED(K)                                                                             \
+  do {                                                                                             \
+    if (NC > (K)) {                                                                                \
+      UNROLL for (int t = 0; t <= NV; t++) sh[t] = _mm512_setzero_ps();                            \
+      SUM_GROUP(K, NV + 1, sh, cn[K]);                                                             \
+      UNROLL for (int t = 0; t < NV; t++)                                                          \
+        c[t] = _mm512_add_ps(c[t], _mm512_castsi512_ps(_mm512_alignr_epi32(                        \
+                                       _mm512_castps_si512(sh[t + 1]), _mm512_castps_si512(sh[t]), K))); \
+    }                                                                                              \
+  } while (0)
+
 /* NV vectors per tile, NC shift groups (max shift NC - 1): compile-time after inlining. */
 INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
   const float *v = a->vals;
@@ -49,7 +62,7 @@ INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
   for (int64_t i = 0; i < a->npairs; i++) {
     const int64_t co = a->pair_co[i];
     const int32_t *cn = a->cls_n + 4 * i;
-    __m512 c[4], s1[5], s2[5], s3[5];
+    __m512 c[4], sh[5]; /* sh: one shift group's sums at a time */
     if (a->init) {
       const __m512 b = _mm512_set1_ps(a->bias ? a->bias[co] : 0.0f);
       UNROLL for (int t = 0; t < NV; t++) c[t] = b;
@@ -58,24 +71,9 @@ INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
       UNROLL for (int t = 0; t < NV; t++) c[t] = _mm512_loadu_ps(ap + 16 * t);
     }
     SUM_GROUP(0, NV, c, cn[0]);
-    if (NC > 1) {
-      UNROLL for (int t = 0; t <= NV; t++) s1[t] = _mm512_setzero_ps();
-      SUM_GROUP(1, NV + 1, s1, cn[1]);
-      UNROLL for (int t = 0; t < NV; t++) c[t] = _mm512_add_ps(c[t], _mm512_castsi512_ps(_mm512_alignr_epi32(
-                                                   _mm512_castps_si512(s1[t + 1]), _mm512_castps_si512(s1[t]), 1)));
-    }
-    if (NC > 2) {
-      UNROLL for (int t = 0; t <= NV; t++) s2[t] = _mm512_setzero_ps();
-      SUM_GROUP(2, NV + 1, s2, cn[2]);
-      UNROLL for (int t = 0; t < NV; t++) c[t] = _mm512_add_ps(c[t], _mm512_castsi512_ps(_mm512_alignr_epi32(
-                                                   _mm512_castps_si512(s2[t + 1]), _mm512_castps_si512(s2[t]), 2)));
-    }
-    if (NC > 3) {
-      UNROLL for (int t = 0; t <= NV; t++) s3[t] = _mm512_setzero_ps();
-      SUM_GROUP(3, NV + 1, s3, cn[3]);
-      UNROLL for (int t = 0; t < NV; t++) c[t] = _mm512_add_ps(c[t], _mm512_castsi512_ps(_mm512_alignr_epi32(
-                                                   _mm512_castps_si512(s3[t + 1]), _mm512_castps_si512(s3[t]), 3)));
-    }
+    ADD_SHIFTED(1);
+    ADD_SHIFTED(2);
+    ADD_SHIFTED(3);
     if (a->final) {
       float *op = a->out + co * a->out_stride;
       const float *rp = a->res ? a->res + co * a->res_stride : 0;
