@@ -79,6 +79,9 @@ static int by_step_ms(const void *a, const void *b) {
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* GFLOP/s of `flops` done in `ms` (0 when nothing was timed) */
+static double gflops_in(double flops, double ms) { return ms > 0 ? flops / (ms * 1e6) : 0.0; }
+
 static void print_steps(const fc_plan *plan, const double *per, int steps, int top) {
   int *order = malloc(sizeof(int) * (size_t)(steps + 1));
   if (!order) return;
@@ -95,8 +98,8 @@ static void print_steps(const fc_plan *plan, const double *per, int steps, int t
     char sp[16] = "";
     if (info.macs > 0) snprintf(sp, sizeof sp, "%.1f%%", 100.0 * (1.0 - (double)info.nonzero_macs / (double)info.macs));
     printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %5s %8s %8.3f %8.1f %8.1f\n", order[i], info.name, info.op_type,
-           info.fused, info.kernel, info.layout, sp, ms, ms > 0 ? (double)info.flops / (ms * 1e6) : 0.0,
-           ms > 0 ? 2.0 * (double)info.nonzero_macs / (ms * 1e6) : 0.0);
+           info.fused, info.kernel, info.layout, sp, ms, gflops_in((double)info.flops, ms),
+           gflops_in(2.0 * (double)info.nonzero_macs, ms));
   }
   free(order);
 }
@@ -215,7 +218,7 @@ int fc_cmd_bench(int argc, char **argv) {
   if (!rc) {
     fc_cost_totals tot;
     fc_model_totals(model, &tot);
-    double gflops = med > 0 ? (double)tot.flops / (med * 1e6) : 0;
+    double gflops = gflops_in((double)tot.flops, med);
     qsort(rows, (size_t)n_rows, sizeof rows[0], by_ms);
     double prof_total = 0;
     for (int r = 0; r < n_rows; r++) prof_total += rows[r].ms;
@@ -230,7 +233,7 @@ int fc_cmd_bench(int argc, char **argv) {
         printf("%s{\"op_type\":", r ? "," : "");
         fc_json_str(stdout, rows[r].op);
         printf(",\"count\":%d,\"ms\":%.4f,\"flops\":%lld,\"gflops\":%.3f}", rows[r].count, rows[r].ms,
-               (long long)rows[r].flops, rows[r].ms > 0 ? (double)rows[r].flops / (rows[r].ms * 1e6) : 0.0);
+               (long long)rows[r].flops, gflops_in((double)rows[r].flops, rows[r].ms));
       }
       printf("],\"steps\":[");
       for (int s = 0; s < steps; s++) {
@@ -249,8 +252,8 @@ int fc_cmd_bench(int argc, char **argv) {
         if (info.macs > 0) printf(",\"weight_sparsity\":%.4f", 1.0 - (double)info.nonzero_macs / (double)info.macs);
         else printf(",\"weight_sparsity\":null");
         printf(",\"ms\":%.4f,\"flops\":%lld,\"nonzero_macs\":%lld,\"gflops\":%.3f,\"nonzero_gflops\":%.3f}", per[s],
-               (long long)info.flops, (long long)info.nonzero_macs, per[s] > 0 ? (double)info.flops / (per[s] * 1e6) : 0.0,
-               per[s] > 0 ? 2.0 * (double)info.nonzero_macs / (per[s] * 1e6) : 0.0);
+               (long long)info.flops, (long long)info.nonzero_macs, gflops_in((double)info.flops, per[s]),
+               gflops_in(2.0 * (double)info.nonzero_macs, per[s]));
       }
       printf("]}\n");
     } else {
@@ -264,7 +267,7 @@ int fc_cmd_bench(int argc, char **argv) {
       for (int r = 0; r < n_rows; r++)
         printf("%-22.22s %6d %10.3f %6.1f%% %10.3f %9.1f\n", rows[r].op, rows[r].count, rows[r].ms,
                prof_total > 0 ? 100.0 * rows[r].ms / prof_total : 0.0, (double)rows[r].flops * 1e-9,
-               rows[r].ms > 0 ? (double)rows[r].flops / (rows[r].ms * 1e6) : 0.0);
+               gflops_in((double)rows[r].flops, rows[r].ms));
       printf("%-22s %6d %10.3f %6.1f%%   (profiled run; fused ops are counted in the op they joined)\n", "total", steps,
              prof_total, 100.0);
       if (show_steps) print_steps(plan, per, steps, show_steps);
