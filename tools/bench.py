@@ -120,8 +120,9 @@ def worker(engine, model, threads, npy):
 # ---- driver ----------------------------------------------------------------------------------
 
 class Worker:
-    def __init__(self, engine, model, threads, npy):
-        env = dict(os.environ)
+    def __init__(self, engine, model, threads, npy, env=None):
+        """env: the worker's whole environment (default: this process's)"""
+        env = dict(os.environ) if env is None else env
         self.p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", engine, model, str(threads),
                                    npy], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         line = self.p.stdout.readline()

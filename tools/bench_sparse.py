@@ -88,18 +88,13 @@ def main():
         rows += [("flopcut " + l, "flopcut", p, None, i, e) for l, p, i, e in pruned]
         workers = []
         for label, eng, path, sparse_env, _, _ in rows:
-            saved = os.environ.get("FLOPCUT_SPARSE")
+            env = dict(os.environ)  # the dense flopcut row forces FLOPCUT_SPARSE=0, the others choose
+            env.pop("FLOPCUT_SPARSE", None)
             if sparse_env is not None:
-                os.environ["FLOPCUT_SPARSE"] = sparse_env
-            elif saved is not None:
-                del os.environ["FLOPCUT_SPARSE"]
+                env["FLOPCUT_SPARSE"] = sparse_env
             for w in workers:  # a pool still spinning would make the new worker's libgomp pick short spins
                 w.wait_idle()
-            workers.append(fb.Worker(eng, path, th, npy))
-            if saved is None:
-                os.environ.pop("FLOPCUT_SPARSE", None)
-            else:
-                os.environ["FLOPCUT_SPARSE"] = saved
+            workers.append(fb.Worker(eng, path, th, npy, env))
         times = [[] for _ in rows]
         try:
             for it in range(a.warmup + a.iters):
