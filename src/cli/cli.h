@@ -24,6 +24,9 @@ const char *fc_fmt_int(int64_t v, char *buf, size_t n);
 const char *fc_fmt_si(double v, char *buf, size_t n);
 /* Prints "flopcut: <msg>" on stderr; returns the exit code to use. */
 int fc_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last branch of a command's option loop: arg is an unknown option (error) or the model path,
+ * which may be given once. 0 when taken, else fc_cli_error's status. */
+int fc_cli_take_model(const char *cmd, const char *arg, const char **model);
 
 /* --input NAME=FILE.npy handling shared by run and bench (src/cli/model_inputs.c). */
 #include "data/array.h"

@@ -137,12 +137,9 @@ int fc_cmd_bench(int argc, char **argv) {
       format = argv[++i];
       if (strcmp(format, "table") && strcmp(format, "json"))
         return fc_cli_error("bench: --format must be table or json, not '%s'", format);
-    } else if (a[0] == '-' && a[1]) {
-      return fc_cli_error("bench: unknown option '%s' (see flopcut bench --help)", a);
-    } else if (model_path) {
-      return fc_cli_error("bench: more than one model given ('%s' and '%s')", model_path, a);
     } else {
-      model_path = a;
+      int rc = fc_cli_take_model("bench", a, &model_path);
+      if (rc) return rc;
     }
   }
   if (!model_path) {

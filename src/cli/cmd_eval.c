@@ -158,12 +158,9 @@ int fc_cmd_eval(int argc, char **argv) {
       format = argv[++i];
       if (strcmp(format, "table") && strcmp(format, "json"))
         return fc_cli_error("eval: --format must be table or json, not '%s'", format);
-    } else if (a[0] == '-' && a[1]) {
-      return fc_cli_error("eval: unknown option '%s' (see flopcut eval --help)", a);
-    } else if (model) {
-      return fc_cli_error("eval: more than one model given ('%s' and '%s')", model, a);
     } else {
-      model = a;
+      int rc = fc_cli_take_model("eval", a, &model);
+      if (rc) return rc;
     }
   }
   if (!model || !images || !labels) {

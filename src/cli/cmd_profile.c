@@ -208,12 +208,9 @@ int fc_cmd_profile(int argc, char **argv) {
     } else if (!strcmp(a, "--top")) {
       top = atoi(argv[++i]);
       if (top < 1) return fc_cli_error("profile: --top needs a positive number");
-    } else if (a[0] == '-' && a[1]) {
-      return fc_cli_error("profile: unknown option '%s' (see flopcut profile --help)", a);
-    } else if (path) {
-      return fc_cli_error("profile: more than one model given ('%s' and '%s')", path, a);
     } else {
-      path = a;
+      int rc = fc_cli_take_model("profile", a, &path);
+      if (rc) return rc;
     }
   }
   if (!path) {

@@ -181,12 +181,9 @@ static int parse_args(int argc, char **argv, prune_args *a) {
     } else if (!strcmp(s, "--input-shape")) {
       if (a->n_shapes == MAX_SHAPES) return fc_cli_error("prune: at most %d --input-shape options", MAX_SHAPES);
       a->shapes[a->n_shapes++] = argv[++i];
-    } else if (s[0] == '-' && s[1]) {
-      return fc_cli_error("prune: unknown option '%s' (see flopcut prune --help)", s);
-    } else if (a->model) {
-      return fc_cli_error("prune: more than one model given ('%s' and '%s')", a->model, s);
     } else {
-      a->model = s;
+      int rc = fc_cli_take_model("prune", s, &a->model);
+      if (rc) return rc;
     }
   }
   if (!a->model) {

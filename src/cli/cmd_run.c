@@ -80,12 +80,9 @@ int fc_cmd_run(int argc, char **argv) {
       long t = strtol(argv[++i], &end, 10);
       if (*end || t < 1 || t > 1024) return fc_cli_error("run: --threads needs a number from 1 to 1024");
       threads = (int)t;
-    } else if (a[0] == '-' && a[1]) {
-      return fc_cli_error("run: unknown option '%s' (see flopcut run --help)", a);
-    } else if (model_path) {
-      return fc_cli_error("run: more than one model given ('%s' and '%s')", model_path, a);
     } else {
-      model_path = a;
+      int rc = fc_cli_take_model("run", a, &model_path);
+      if (rc) return rc;
     }
   }
   if (!model_path) {

@@ -88,12 +88,9 @@ static int parse_args(int argc, char **argv, sens_args *a) {
       a->format = argv[++i];
       if (strcmp(a->format, "table") && strcmp(a->format, "json"))
         return fc_cli_error("sensitivity: --format must be table or json, not '%s'", a->format);
-    } else if (s[0] == '-' && s[1]) {
-      return fc_cli_error("sensitivity: unknown option '%s' (see flopcut sensitivity --help)", s);
-    } else if (a->model) {
-      return fc_cli_error("sensitivity: more than one model given ('%s' and '%s')", a->model, s);
     } else {
-      a->model = s;
+      int rc = fc_cli_take_model("sensitivity", s, &a->model);
+      if (rc) return rc;
     }
   }
   if (!a->model) {

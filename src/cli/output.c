@@ -46,3 +46,10 @@ int fc_cli_error(const char *fmt, ...) {
   va_end(ap);
   return 1;
 }
+
+int fc_cli_take_model(const char *cmd, const char *arg, const char **model) {
+  if (arg[0] == '-' && arg[1]) return fc_cli_error("%s: unknown option '%s' (see flopcut %s --help)", cmd, arg, cmd);
+  if (*model) return fc_cli_error("%s: more than one model given ('%s' and '%s')", cmd, *model, arg);
+  *model = arg;
+  return 0;
+}
