@@ -70,6 +70,8 @@ static const conv_case conv_cases[] = {
     {3, 4, 7, 7, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},      /* 7×7 stride 2 stem shape */
     {10, 8, 20, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* 3×3, rows padded 39 -> 48 (aligned phase planes) */
     {16, 6, 9, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    /* 3×3 stride 2, even width */
+    {7, 9, 15, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* 3×3: AVX-512 tiles of 5 to 8 vectors */
+    {24, 100, 6, 11, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* 1×1 widening 4×: one K chunk past L1 */
 };
 
 static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res,

@@ -54,7 +54,7 @@ static double dot(const fc_sparse_conv *c, const double *f) {
 }
 
 double fc_sparse_layout_cost(const fc_sparse_conv *c, int64_t cols) {
-  int t_vec = fc_spmm_tvec(c->isa, 1);
+  int t_vec = fc_sparse_tile_vectors(c, 1);
   int64_t kc = fc_sparse_chunk_rows(c, (int64_t)t_vec * c->vw);
   double f[FC_SPARSE_NFEAT];
   features(c, cols, 1, t_vec, (c->d.cin + kc - 1) / kc, f);
@@ -62,7 +62,7 @@ double fc_sparse_layout_cost(const fc_sparse_conv *c, int64_t cols) {
 }
 
 double fc_sparse_block_cost(const fc_sparse_conv *c, int64_t cols, int r) {
-  int t_vec = fc_spmm_tvec(c->isa, r);
+  int t_vec = fc_sparse_tile_vectors(c, r);
   int64_t kc = fc_sparse_chunk_rows(c, (int64_t)t_vec * c->vw);
   double f[FC_SPARSE_NFEAT];
   features(c, cols, r, t_vec, (c->d.cin + kc - 1) / kc, f);

@@ -64,6 +64,8 @@ struct fc_sparse_conv {
  * direct), then compute from an input already in the kernel's layout (x itself when direct, else
  * scratch + off_xbuf: channel ci at ci·ci_stride). */
 void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch);
+/* Vectors per pixel tile for blocks of r output channels in c's layout. */
+int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r);
 /* Input channels per K chunk for tiles of tw floats, so a chunk's window stays in L1. */
 int64_t fc_sparse_chunk_rows(const fc_sparse_conv *c, int64_t tw);
 /* Predicted seconds of the layout c describes (geometry only; R = 1, `cols` nonzeros). */

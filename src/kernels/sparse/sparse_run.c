@@ -37,6 +37,8 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
             memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
           } else if (sw == 1) {
             SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[j];
+          } else if (sw == 2) { /* a constant stride vectorises (two loads and a permute per vector) */
+            SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[2 * j];
           } else {
             SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[sw * j];
           }

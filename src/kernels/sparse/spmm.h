@@ -40,7 +40,8 @@ typedef struct fc_spmm_args {
 
 typedef void (*fc_spmm_fn)(const fc_spmm_args *a);
 
-/* Vector width (floats) and tile size T (vectors) per ISA and block height R ∈ {1, 2, 4}. */
+/* Vector width (floats) and default tile size T (vectors) per ISA and block height R ∈ {1, 2, 4};
+ * the AVX-512 R = 1 kernels (and the shift kernel) also take tiles of up to 2·T. */
 int fc_spmm_vw(fc_isa isa);
 int fc_spmm_tvec(fc_isa isa, int r);
 /* The microkernel for (isa, R); NULL if the build lacks it. */

@@ -45,7 +45,7 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV, const
         }
       }
     }
-    __m512 c[4][4], d[4];
+    __m512 c[4][8], d[8];
     UNROLL for (int r = 0; r < R; r++) {
       if (a->init) {
         __m512 b = _mm512_set1_ps(a->bias ? a->bias[co + r] : 0.0f);
@@ -119,7 +119,14 @@ INST_R(1) INST_R(2) INST_R(4)
         {tile1_r##R##_x1, tile2_r##R##_x1, tile3_r##R##_x1, tile4_r##R##_x1}};                      \
     k[a->xmask != 0][(a->nvec < 1 ? 1 : a->nvec > 4 ? 4 : a->nvec) - 1](a);                         \
   }
-DEF(1) DEF(2) DEF(4)
+DEF(2) DEF(4)
+INST(5, 1, 0) INST(6, 1, 0) INST(7, 1, 0) INST(8, 1, 0) INST(5, 1, 1) INST(6, 1, 1) INST(7, 1, 1) INST(8, 1, 1)
+void fc_spmm_avx512_r1(const fc_spmm_args *a) {
+  static void (*const k[2][8])(const fc_spmm_args *) = {
+      {tile1_r1_x0, tile2_r1_x0, tile3_r1_x0, tile4_r1_x0, tile5_r1_x0, tile6_r1_x0, tile7_r1_x0, tile8_r1_x0},
+      {tile1_r1_x1, tile2_r1_x1, tile3_r1_x1, tile4_r1_x1, tile5_r1_x1, tile6_r1_x1, tile7_r1_x1, tile8_r1_x1}};
+  k[a->xmask != 0][(a->nvec < 1 ? 1 : a->nvec > 8 ? 8 : a->nvec) - 1](a);
+}
 
 TGT void fc_spmv_avx512(int64_t n, const int64_t *rowptr, const int32_t *idx, const float *val, const float *x,
                         const float *bias, float lo, float hi, float *y) {

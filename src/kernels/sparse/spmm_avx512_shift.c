@@ -21,7 +21,7 @@
  * two nonzeros per step into two accumulator sets so that 2·NS FMA chains run independently. */
 #define SUM_GROUP(S, NS, s, n)                                                                      \
   do {                                                                                              \
-    __m512 e_[5];                                                                                   \
+    __m512 e_[9];                                                                                   \
     UNROLL for (int t = 0; t < (NS); t++) e_[t] = _mm512_setzero_ps();                              \
     int32_t k_ = 0;                                                                                 \
     for (; k_ + 1 < (n); k_ += 2) {                                                                 \
@@ -62,7 +62,7 @@ INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
   for (int64_t i = 0; i < a->npairs; i++) {
     const int64_t co = a->pair_co[i];
     const int32_t *cn = a->cls_n + 4 * i;
-    __m512 c[4], sh[5]; /* sh: one shift group's sums at a time */
+    __m512 c[8], sh[9]; /* sh: one shift group's sums at a time */
     if (a->init) {
       const __m512 b = _mm512_set1_ps(a->bias ? a->bias[co] : 0.0f);
       UNROLL for (int t = 0; t < NV; t++) c[t] = b;
@@ -91,15 +91,13 @@ INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
 
 #define INST(NV, NC) \
   static TGT void shift##NV##_c##NC(const fc_spmm_args *a) { shift_tile(a, NV, NC); }
-#define INST_NC(NC) INST(1, NC) INST(2, NC) INST(3, NC) INST(4, NC)
+#define INST_NC(NC) INST(1, NC) INST(2, NC) INST(3, NC) INST(4, NC) INST(5, NC) INST(6, NC) INST(7, NC) INST(8, NC)
 INST_NC(1) INST_NC(2) INST_NC(3) INST_NC(4)
 
 void fc_spmm_avx512_shift(const fc_spmm_args *a) {
-  static void (*const k[4][4])(const fc_spmm_args *) = {{shift1_c1, shift2_c1, shift3_c1, shift4_c1},
-                                                         {shift1_c2, shift2_c2, shift3_c2, shift4_c2},
-                                                         {shift1_c3, shift2_c3, shift3_c3, shift4_c3},
-                                                         {shift1_c4, shift2_c4, shift3_c4, shift4_c4}};
-  int nv = a->nvec < 1 ? 1 : a->nvec > 4 ? 4 : a->nvec, nc = a->ncls < 1 ? 1 : a->ncls > 4 ? 4 : a->ncls;
+#define ROW(C) {shift1_c##C, shift2_c##C, shift3_c##C, shift4_c##C, shift5_c##C, shift6_c##C, shift7_c##C, shift8_c##C}
+  static void (*const k[4][8])(const fc_spmm_args *) = {ROW(1), ROW(2), ROW(3), ROW(4)};
+  int nv = a->nvec < 1 ? 1 : a->nvec > 8 ? 8 : a->nvec, nc = a->ncls < 1 ? 1 : a->ncls > 4 ? 4 : a->ncls;
   k[nc - 1][nv - 1](a);
 }
 #endif
