@@ -237,6 +237,32 @@ static void test_depthwise_vs_ref(void) {
     }
 }
 
+/* The planner's block height follows the weights' structure: one output channel per block for
+ * unstructured 90 % sparsity, four for weights pruned in 4×1 blocks (ResNet-50's 256×64 1×1 shape,
+ * 56×56 pixels). */
+static void test_sparse_block_choice(void) {
+  if (!fc_cpu_supports(FC_ISA_AVX512)) return;
+  const int64_t cout = 256, cin = 64;
+  float *w = malloc((size_t)(cout * cin) * sizeof(float));
+  for (int structured = 0; structured <= 1; structured++) {
+    rng_state = 0x2545f4914f6cdd1dull;
+    for (int64_t i = 0; i < cout * cin; i++) w[i] = rnd_unit();
+    sparsify(w, cout, cin, 0.9, structured ? 4 : 1);
+    fc_sparse_conv_desc d;
+    fc_sparse_conv_desc_init(&d);
+    d.cin = cin, d.cout = cout, d.in_h = d.in_w = 56, d.k_h = d.k_w = 1, d.isa = FC_ISA_AVX512;
+    fc_sparse_conv *c = NULL;
+    fc_err err = {0};
+    CHECK(fc_sparse_conv_create(&d, w, NULL, "b", &c, &err) == FC_OK);
+    if (!c) continue;
+    fc_sparse_info info;
+    fc_sparse_conv_info(c, &info);
+    CHECK(info.block == (structured ? 4 : 1));
+    fc_sparse_conv_free(c);
+  }
+  free(w);
+}
+
 static void test_sparse_bad_input(void) {
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
@@ -270,6 +296,7 @@ TEST_TABLE(fc_tests_sparse) = {
     {"sparse_conv_vs_ref", test_sparse_conv_vs_ref},
     {"sparse_gemm_vs_ref", test_sparse_gemm_vs_ref},
     {"depthwise_vs_ref", test_depthwise_vs_ref},
+    {"sparse_block_choice", test_sparse_block_choice},
     {"sparse_bad_input", test_sparse_bad_input},
     {NULL, NULL},
 };

@@ -317,6 +317,9 @@ static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_er
   return FC_OK;
 }
 
+/* A block of several output channels wins only below this share of the one-channel prediction. */
+#define BLOCK_MARGIN 0.85
+
 fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, const float *bias, const char *name,
                                 fc_sparse_conv **out, fc_err *err) {
   *out = NULL;
@@ -376,6 +379,11 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     if (d->cout % r) continue;
     int64_t cols = r == 1 ? c->nnz : block_cols(w, d->cout, kk, r);
     double cost = fc_sparse_block_cost(c, cols, r);
+    /* Taller blocks must be predicted clearly cheaper: on unstructured 90 % weights the model put
+     * R = 2 at 0.94 of R = 1 on five ResNet-50 1×1 shapes where R = 1 measured 7-21 % faster (an
+     * in-process A/B, 1 and 2 threads). Weights pruned in blocks still get their blocks: their
+     * packed columns shrink by the block height. */
+    if (r > 1) cost /= BLOCK_MARGIN;
     if (best < 0 || cost < best) {
       best = cost;
       c->R = r;
