@@ -25,6 +25,8 @@ void fc_plan_execute(fc_plan *p, double *step_ms) {
   resolve(p);
   int saved = omp_get_max_threads();
   omp_set_num_threads(p->threads);
+  fc_binding_saved pinned;
+  fc_binding_begin(&p->binding, p->threads, &pinned);
   for (int s = 0; s < p->n_steps; s++) {
     fc_step *st = &p->steps[s];
     const fc_node *n = st->en.node;
@@ -35,6 +37,7 @@ void fc_plan_execute(fc_plan *p, double *step_ms) {
     st->k->run(&st->en, &io);
     if (step_ms) step_ms[s] = (omp_get_wtime() - t0) * 1e3;
   }
+  fc_binding_end(&pinned);
   omp_set_num_threads(saved);
 }
 

@@ -519,6 +519,7 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
   if (!p) return fc_fail(err, FC_ERR_NOMEM, "out of memory");
   p->model = model;
   p->threads = threads;
+  fc_binding_plan(&p->binding, threads);
   p->no_nhwc = getenv("FC_NO_NHWC") != NULL;
   int saved_threads = omp_get_max_threads();
   omp_set_num_threads(threads); /* oneDNN sizes its primitives for the threads it will get */

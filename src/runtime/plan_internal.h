@@ -2,6 +2,7 @@
  * each), per-value storage (arena offset, alias, layout) and the arena itself. */
 #ifndef FC_RUNTIME_PLAN_INTERNAL_H
 #define FC_RUNTIME_PLAN_INTERNAL_H
+#include "runtime/affinity.h"
 #include "api/model_internal.h"
 #include "runtime/kernel.h"
 
@@ -22,6 +23,7 @@ struct fc_plan {
   const fc_model *model;
   fc_graph *g;
   int threads;
+  fc_team_binding binding; /* pin the team while running (runtime/affinity.c) */
   bool no_nhwc;          /* FC_NO_NHWC set: keep every activation plain */
   fc_step *steps;
   int n_steps, cap_steps;

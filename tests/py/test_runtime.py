@@ -325,6 +325,31 @@ def test_threads_give_same_results(tmp_path):
     check_against_ort(g.save(tmp_path / "m.onnx", [y]), g.feeds, tmp_path, threads=2)
 
 
+def test_pinned_team_gives_same_results(tmp_path):
+    """FLOPCUT_BIND=1 pins the 2-thread team to two CPUs during the run (runtime/affinity.c)."""
+    g = G()
+    x = g.input("x", [1, 8, 30, 30])
+    y = resnet_block(g, g.op("Conv", [x, g.const([16, 8, 3, 3], 0.3)], pads=[1, 1, 1, 1]), 16)
+    check_against_ort(g.save(tmp_path / "m.onnx", [y]), g.feeds, tmp_path, threads=2, env={"FLOPCUT_BIND": "1"})
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_user_binding_keeps_every_cpu(tmp_path):
+    """With OMP_PROC_BIND set, libgomp pins the first thread as it loads; the CLI must not re-execute
+    itself then (the new process would inherit a one-CPU mask and run every thread on one core)."""
+    g = G()
+    x = g.input("x", [1, 4, 8, 8])
+    y = g.op("Relu", [x])
+    path = g.save(tmp_path / "m.onnx", [y])
+    np.save(tmp_path / "x.npy", g.feeds["x"])
+    p = run("run", str(path), "--input", str(tmp_path / "x.npy"), "--output-dir", str(tmp_path), "--threads", "2",
+            env={"OMP_PROC_BIND": "true", "OMP_DISPLAY_ENV": "true"})
+    assert p.returncode == 0, p.stderr
+    places = [l.split("=", 1)[1].strip() for l in p.stderr.splitlines() if l.strip().startswith("OMP_PLACES")]
+    assert places and all(pl == places[0] for pl in places), places
+    assert "," in places[0], places  # more than one place: {0},{1},...
+
+
 # ---- the project's test models and the torchvision ones --------------------------------------
 
 @pytest.fixture(scope="session")
