@@ -8,6 +8,7 @@
 /* Bytes of L1 one chunk of input rows may occupy per pixel tile (48 KB L1d here: the rest holds
  * partial sums and the weight stream). */
 #define FC_SPARSE_L1_BUDGET (24 * 1024)
+#define FC_SPARSE_L1_BUDGET_TAPS (36 * 1024)
 
 struct fc_sparse_conv {
   fc_sparse_conv_desc d;
