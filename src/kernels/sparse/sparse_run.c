@@ -10,6 +10,8 @@
 /* Rows are often short (7 to 58 floats): vectorised loops (the SIMD clones below) beat a call to
  * memcpy/memset per row. */
 #define SIMD_LOOP _Pragma("omp simd")
+/* plane rows up to this many floats are laid out by the short-row path */
+#define SHORT_ROW 32
 /* The planes of channel ci: plane (r, c)[i][j] = padded input [s_h·(i + rc_off) + rc_phase]
  * [s_w·(j + cc_off) + cc_phase] for j below the plane's data width; zero beyond. */
 FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci, int64_t i0,
@@ -26,6 +28,21 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
       int64_t j0 = 0, j1 = width;
       while (j0 < j1 && sw * j0 + c0 < 0) j0++;
       while (j1 > j0 && sw * (j1 - 1) + c0 >= d->in_w) j1--;
+      if (c->wq <= SHORT_ROW) {
+        /* short rows: one clear of the rows, then each row's data; per-row fills of a few floats on
+         * both sides cost more than writing the data twice */
+        memset(pl + i0 * c->wq, 0, (size_t)((i1 - i0) * c->wq) * sizeof(float));
+        if (j1 <= j0) continue;
+        for (int64_t i = i0; i < i1; i++) {
+          int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t;
+          if (ih < 0 || ih >= d->in_h) continue;
+          float *row = pl + i * c->wq;
+          const float *srow = src + ih * d->in_w + c0;
+          if (sw == 1) memcpy(row + j0, srow + j0, (size_t)(j1 - j0) * sizeof(float));
+          else if (sw == 2) SIMD_LOOP for (int64_t j = j0; j < j1; j++) row[j] = srow[2 * j];
+          else SIMD_LOOP for (int64_t j = j0; j < j1; j++) row[j] = srow[sw * j];
+        }
+      } else
       for (int64_t i = i0; i < i1; i++) {
         float *row = pl + i * c->wq;
         int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t, lo = j0, hi = j1;
