@@ -74,6 +74,8 @@ static const conv_case conv_cases[] = {
     {24, 100, 6, 11, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* 1×1 widening 4×: one K chunk past L1 */
 };
 
+static int stored_by_runs; /* cases whose kernel stored padded rows by runs */
+
 static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res,
                           int layout) {
   fc_sparse_conv_desc d;
@@ -110,6 +112,10 @@ static void run_conv_case(const conv_case *cc, int isa, double sp, int block, in
     fc_sparse_conv_info(c, &info);
     int ok = close_enough(got, want, nout);
     CHECK(ok);
+    /* on AVX-512 padded rows of 8 or more pixels are stored by runs, with no compaction pass */
+    if (info.padded_output && isa == FC_ISA_AVX512) CHECK(ow < 8 || info.padded_output == 1);
+    if (info.padded_output && isa != FC_ISA_AVX512) CHECK(info.padded_output == 2);
+    if (info.padded_output == 1) stored_by_runs++;
     /* an aligned-phase request on AVX-512, stride 1, column shifts of 1..3 gets the shift kernel */
     int64_t shift = cc->dw * (cc->kw - 1) / cc->sw;
     if (layout == FC_SPARSE_ALIGNED_PHASE && isa == FC_ISA_AVX512 && block <= 1 && cc->sw == 1 && shift >= 1 &&
@@ -159,6 +165,7 @@ static void test_sparse_conv_vs_ref(void) {
                       variant % 2 == 1, FC_SPARSE_ALIGNED_PHASE);
       }
   }
+  if (fc_cpu_supports(FC_ISA_AVX512)) CHECK(stored_by_runs > 0);
 }
 
 static void test_sparse_gemm_vs_ref(void) {

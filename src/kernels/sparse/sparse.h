@@ -51,6 +51,8 @@ typedef struct fc_sparse_info {
   int64_t k_chunks;  /* input-channel chunks per pixel tile */
   int64_t tiles;     /* pixel tiles */
   int layout;        /* FC_SPARSE_*_PLANES, 0 when the input is read in place */
+  int padded_output; /* the kernel's rows carry padding columns: 1 = it stores the output by runs of
+                        lanes, 2 = into a padded buffer that a pass compacts */
 } fc_sparse_info;
 void fc_sparse_conv_info(const fc_sparse_conv *c, fc_sparse_info *info);
 

@@ -219,6 +219,35 @@ static fc_status plan_tiles(fc_sparse_conv *c, int64_t nvec, int64_t parts) {
   return FC_OK;
 }
 
+/* The store runs of every tile's vectors (out_scatter): lane l of vector v of tile t is padded
+ * pixel p = tile_q[t] + vw·v + l, row p / wq, column p % wq; columns ≥ out_w and rows ≥ out_h are
+ * left out, the rest grouped into runs of consecutive lanes within one row. */
+static fc_status plan_store_runs(fc_sparse_conv *c) {
+  c->store = fc_calloc((size_t)(c->ntiles * c->T), sizeof(fc_spmm_store));
+  if (!c->store) return FC_ERR_NOMEM;
+  for (int64_t t = 0; t < c->ntiles; t++)
+    for (int64_t v = 0; v < c->T; v++) {
+      fc_spmm_store *st = &c->store[t * c->T + v];
+      int k = -1;
+      int64_t prev_row = -1;
+      for (int64_t l = 0; l < c->vw; l++) {
+        int64_t p = c->tile_q[t] + c->vw * v + l, oh = p / c->wq, ow = p % c->wq;
+        if (p >= c->q || ow >= c->out_w) {
+          prev_row = -1;
+          continue;
+        }
+        if (oh != prev_row) { /* a new run: lane l goes to oh·out_w + ow */
+          k++;
+          if (k >= FC_SPMM_RUNS) return FC_ERR_UNSUPPORTED; /* rows too short; not planned so */
+          st->off[k] = (int32_t)(oh * c->out_w + ow - l);
+          prev_row = oh;
+        }
+        st->mask[k] |= (uint16_t)(1u << l);
+      }
+    }
+  return FC_OK;
+}
+
 static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_err *err) {
   const fc_sparse_conv_desc *d = &c->d;
   const int64_t kk = d->cin * d->k_h * d->k_w, khw = d->k_h * d->k_w, R = c->R, nblk = d->cout / R;
@@ -416,6 +445,11 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     free(c);
     return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
   }
+  c->out_scatter = fc_sparse_scatters(c);
+  if (c->out_scatter && plan_store_runs(c) != FC_OK) {
+    fc_sparse_conv_free(c);
+    return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+  }
   if (bias) {
     c->bias = fc_calloc((size_t)d->cout, sizeof(float));
     if (!c->bias) {
@@ -433,7 +467,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   c->off_xbuf = off;
   if (!c->direct) off += (size_t)round_up(c->xbuf_floats * 4, 64);
   c->off_yq = off;
-  if (!c->out_direct) off += (size_t)round_up(d->cout * c->qpad * 4, 64);
+  if (!c->out_direct && !c->out_scatter) off += (size_t)round_up(d->cout * c->qpad * 4, 64);
   c->off_acc = off;
   c->acc_bytes = c->nchunks > 1 ? (size_t)round_up(d->cout * c->tw * 4, 64) : 0;
   off += c->acc_bytes * (size_t)d->threads;
@@ -445,7 +479,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
 void fc_sparse_conv_free(fc_sparse_conv *c) {
   if (!c) return;
   free(c->seg_pair), free(c->seg_col), free(c->pair_co), free(c->pair_n), free(c->vals), free(c->offs);
-  free(c->bias), free(c->tile_q), free(c->pair_cls);
+  free(c->bias), free(c->tile_q), free(c->pair_cls), free(c->store);
   free(c);
 }
 
@@ -461,4 +495,5 @@ void fc_sparse_conv_info(const fc_sparse_conv *c, fc_sparse_info *info) {
   info->k_chunks = c->nchunks;
   info->tiles = c->ntiles;
   info->layout = c->direct ? 0 : c->layout;
+  info->padded_output = c->out_direct ? 0 : c->out_scatter ? 1 : 2;
 }

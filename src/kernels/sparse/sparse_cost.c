@@ -10,7 +10,7 @@
  *  0-5  packed columns × full tiles × T/4, for R = 1, 2, 4, aligned loads (0, 2, 4) or not (1, 3, 5)
  *  6    block visits: (blocks × K chunks) × tiles
  *  7    bytes of the laid-out input (planes)
- *  8    bytes of output written, plus the padded output re-read when columns are dropped
+ *  8    bytes of output written, plus the padded output re-read when a pass drops columns
  *  9    1 (per-call cost) */
 static const double theta_avx512[FC_SPARSE_NFEAT] = {1.29e-9, 2.07e-9, 2.48e-9, 2.86e-9, 4.55e-9, 4.63e-9,
                                                      1.67e-8, 0.175e-9, 0.022e-9, 1e-6};
@@ -38,7 +38,7 @@ static void features(const fc_sparse_conv *c, int64_t cols, int r, int t_vec, in
   f[6] = (double)(d->cout / r) * (double)nchunks * tiles;
   f[7] = c->direct ? 0.0 : (double)c->xbuf_floats * 4.0;
   f[8] = (double)d->cout * (double)(c->out_h * c->out_w) * 4.0;
-  if (!c->out_direct) f[8] += (double)d->cout * (double)(c->q + tw) * 4.0;
+  if (!c->out_direct && !fc_sparse_scatters(c)) f[8] += (double)d->cout * (double)(c->q + tw) * 4.0;
   f[9] = 1.0;
 }
 

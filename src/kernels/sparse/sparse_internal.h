@@ -39,6 +39,10 @@ struct fc_sparse_conv {
   /* Output pixel q = oh·wq + ow. out_direct: wq == out_w, so the kernel writes y itself; else it
    * writes yq [cout][qpad] and a pass drops the wq - out_w extra columns. */
   int out_direct;
+  /* out_scatter (AVX-512, rows of ≥ 8 pixels): the kernel still writes y itself, each vector by the
+   * runs store[tile·T + vector] (fc_spmm_store) that skip the padding columns; no yq, no pass */
+  int out_scatter;
+  fc_spmm_store *store;
   int64_t q, ntiles, qpad;
   /* Tile t covers pixels [tile_q[t], tile_q[t+1]): at most tw wide, starting on a vector. With
    * several threads and one group, the pixels are first split into `parts` equal runs of vectors, one
@@ -75,6 +79,10 @@ double fc_sparse_layout_cost(const fc_sparse_conv *c, int64_t cols);
 double fc_sparse_block_cost(const fc_sparse_conv *c, int64_t cols, int r);
 /* Predicted seconds of oneDNN dense for an op of `macs` multiply-adds streaming `bytes`. */
 double fc_sparse_dense_predict(double macs, double bytes, int threads);
+/* Whether c's layout, as planned so far, writes its output by runs (see out_scatter). */
+static inline int fc_sparse_scatters(const fc_sparse_conv *c) {
+  return !c->out_direct && c->isa == FC_ISA_AVX512 && c->wq >= 8;
+}
 /* Phase-plane layouts: every column of a plane row holds data. */
 static inline int fc_sparse_is_phase(int layout) {
   return layout == FC_SPARSE_PHASE_PLANES || layout == FC_SPARSE_ALIGNED_PHASE;

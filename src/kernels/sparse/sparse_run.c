@@ -94,9 +94,11 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.x = r->xs + q0;
   a.acc = (float *)(r->scratch + c->off_acc + c->acc_bytes * (size_t)tid);
   a.acc_stride = c->tw;
-  a.out = r->out + q0;
+  const int64_t oq = c->out_scatter ? 0 : q0; /* by runs, the stores take whole rows */
+  a.out = r->out + oq;
   a.out_stride = r->out_stride;
-  a.res = r->res ? r->res + q0 : NULL;
+  a.res = r->res ? r->res + oq : NULL;
+  a.store = c->out_scatter ? c->store + t * c->T : NULL;
   a.res_stride = r->out_stride;
   a.bias = c->bias;
   a.nvec = nv;
@@ -104,7 +106,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.xmask = c->direct && rem < c->vw;
   a.lo = r->lo;
   a.hi = r->hi;
-  a.out_next = t + 1 < c->ntiles ? c->tile_q[t + 1] - q0 : 0;
+  a.out_next = t + 1 < c->ntiles && !c->out_scatter ? c->tile_q[t + 1] - q0 : 0;
   for (int64_t ch = 0; ch < c->nchunks; ch++) {
     int64_t s = g * c->nchunks + ch;
     a.pair_co = c->pair_co + c->seg_pair[s];
@@ -161,7 +163,7 @@ static void compact_channel(const fc_sparse_conv *c, const float *yq, const floa
 static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch,
                          run_ctx *r) {
   *r = (run_ctx){c, xs, NULL, y, c->out_h * c->out_w, scratch, c->d.act_lo, c->d.act_hi};
-  if (c->out_direct) {
+  if (c->out_direct || c->out_scatter) {
     r->res = res;
   } else {
     r->out = (float *)((char *)scratch + c->off_yq);
@@ -234,7 +236,7 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
 #pragma omp barrier
     }
     for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
-    if (!c->out_direct) {
+    if (!c->out_direct && !c->out_scatter) {
 #pragma omp barrier
       compact_span(c, &r, res, y, &t);
     }
@@ -259,7 +261,7 @@ void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     const thread_span t = span_of(c, items, tid, nth);
     for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
-    if (!c->out_direct) {
+    if (!c->out_direct && !c->out_scatter) {
 #pragma omp barrier
       compact_span(c, &r, res, y, &t);
     }

@@ -9,6 +9,16 @@
  * input rows. For block i: pair_co[i] (first output channel), pair_n[i] (nonzero columns), then
  * pair_n[i] × R values (R per column, interleaved) and pair_n[i] input offsets (in floats, from the
  * tile's input base). Columns of one block are consecutive in vals/offs. */
+/* Where one output vector goes when the kernel's rows carry padding columns (wq > out_w) and the
+ * kernel writes the output itself: up to 3 runs of lanes (rows of at least 8 pixels: a vector
+ * crosses at most two row ends), lane l of run k to out + off[k] + l; lanes outside every mask are
+ * padding columns or past the last row. */
+#define FC_SPMM_RUNS 3
+typedef struct fc_spmm_store {
+  uint16_t mask[FC_SPMM_RUNS];
+  int32_t off[FC_SPMM_RUNS];
+} fc_spmm_store;
+
 typedef struct fc_spmm_args {
   const int32_t *pair_co, *pair_n;
   int64_t npairs;
@@ -36,6 +46,9 @@ typedef struct fc_spmm_args {
    * shift, cls_n[4·i + s] of shift s, for s < ncls */
   const int32_t *cls_n;
   int ncls;
+  /* AVX-512 kernels, final chunk: when set, vector t of row co is stored (and its residual loaded)
+   * by the runs store[t], out and res then being the rows' first pixel (not the tile's) */
+  const fc_spmm_store *store;
 } fc_spmm_args;
 
 typedef void (*fc_spmm_fn)(const fc_spmm_args *a);

@@ -3,6 +3,7 @@
 #include "kernels/sparse/spmm.h"
 #ifdef FC_HAVE_X86_KERNELS
 #include <immintrin.h>
+#include "kernels/sparse/spmm_avx512_store.h"
 
 #define TGT __attribute__((target("avx512f,prfchw")))
 #define INL static inline __attribute__((always_inline))
@@ -85,7 +86,11 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV, const
     v += (int64_t)n * R;
     o += n;
     UNROLL for (int r = 0; r < R; r++) {
-      if (a->final) {
+      if (a->final && a->store) {
+        float *op = a->out + (co + r) * a->out_stride;
+        const float *rp = a->res ? a->res + (co + r) * a->res_stride : 0;
+        UNROLL for (int t = 0; t < NV; t++) fc_spmm_store_runs(&a->store[t], c[r][t], op, rp, vlo, vhi);
+      } else if (a->final) {
         float *op = a->out + (co + r) * a->out_stride;
         const float *rp = a->res ? a->res + (co + r) * a->res_stride : 0;
         UNROLL for (int t = 0; t < NV; t++) {

@@ -12,6 +12,7 @@
 #include "kernels/sparse/spmm.h"
 #ifdef FC_HAVE_X86_KERNELS
 #include <immintrin.h>
+#include "kernels/sparse/spmm_avx512_store.h"
 
 #define TGT __attribute__((target("avx512f")))
 #define INL static inline __attribute__((always_inline))
@@ -74,7 +75,11 @@ INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
     ADD_SHIFTED(1);
     ADD_SHIFTED(2);
     ADD_SHIFTED(3);
-    if (a->final) {
+    if (a->final && a->store) {
+      float *op = a->out + co * a->out_stride;
+      const float *rp = a->res ? a->res + co * a->res_stride : 0;
+      UNROLL for (int t = 0; t < NV; t++) fc_spmm_store_runs(&a->store[t], c[t], op, rp, vlo, vhi);
+    } else if (a->final) {
       float *op = a->out + co * a->out_stride;
       const float *rp = a->res ? a->res + co * a->res_stride : 0;
       UNROLL for (int t = 0; t < NV; t++) {
