@@ -71,7 +71,7 @@ static const conv_case conv_cases[] = {
     {10, 8, 20, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* 3×3, rows padded 39 -> 48 (aligned phase planes) */
     {16, 6, 9, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},    /* 3×3 stride 2, even width */
     {7, 9, 15, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* 3×3: AVX-512 tiles of 5 to 8 vectors */
-    {24, 100, 6, 11, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* 1×1 widening 4×: one K chunk past L1 */
+    {100, 400, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* 1×1 widening 4×, more rows than a chunk: unchunked when sparse */
 };
 
 static int stored_by_runs; /* cases whose kernel stored padded rows by runs */

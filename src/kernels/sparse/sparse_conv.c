@@ -164,12 +164,7 @@ int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r) {
 }
 
 int64_t fc_sparse_chunk_rows(const fc_sparse_conv *c, int64_t tw) {
-  /* A 1×1 layer that widens 4× or more reads its whole input window per tile even when it spills
-   * out of L1: chunks would pass partial sums for 4× as many output channels between them
-   * (512×128 at 28×28: 25 % faster unchunked; 1024×256 at 14×14: 10 %; narrowing layers and 2×
-   * widening ones are faster chunked). */
-  if (c->d.k_h * c->d.k_w == 1 && (c->direct || c->nrc * c->ncc == 1) && c->d.cout >= 4 * c->d.cin) return c->d.cin;
-  /* otherwise a chunk's input window for one tile stays in L1 */
+  /* a chunk's input window for one tile stays in L1 */
   int64_t win = c->direct ? tw : c->nrc * c->ncc * (tw + c->max_roff * c->wq);
   /* multi-tap layers, whose 8-vector tiles make each channel's window twice as long, do better with
    * three quarters of L1 for it (3×3 ResNet-50 shapes 2-5 % faster at 36 KB than at 24, slower at
@@ -179,7 +174,15 @@ int64_t fc_sparse_chunk_rows(const fc_sparse_conv *c, int64_t tw) {
   if (env && atoi(env) > 0) budget = (int64_t)atoi(env) * 1024;
   int64_t kc = budget / (win * 4);
   if (kc < 1) kc = 1;
-  return kc > c->d.cin ? c->d.cin : kc;
+  if (kc > c->d.cin) kc = c->d.cin;
+  /* Except: a 1×1 layer that widens 4× or more and would visit each output channel's partial sums for
+   * under 20 nonzeros per chunk reads its whole input window per tile, even out of L1 (90 %:
+   * 512×128 at 28×28 0.76 of the chunked time, 1024×256 at 14×14 0.88, 2048×512 at 7×7 ±3 %; at 70 %
+   * and below, more nonzeros per visit, chunks win: 2048×512 1.1-1.2× slower unchunked). */
+  double per_visit = (double)c->nnz / (double)c->d.cout * (double)kc / (double)c->d.cin;
+  if (c->d.k_h * c->d.k_w == 1 && (c->direct || c->nrc * c->ncc == 1) && c->d.cout >= 4 * c->d.cin && per_visit < 20.0)
+    return c->d.cin;
+  return kc;
 }
 
 /* Splits blocks [0, nblk) into ngroups ranges of about equal packed columns. */
