@@ -8,9 +8,10 @@
  *
  * Like OMP_PROC_BIND=true, but scoped to our runs: pool thread t ≥ 1 pins itself to the t-th
  * allowed CPU once (they are libgomp's threads, not the caller's), and the caller is pinned to the
- * first for the length of a run only, then gets its own mask back. On a busy machine pinning
- * would keep a thread on a core another process holds, so it is decided at plan time from the
- * current load. */
+ * first for the length of a run only, then gets its own mask back. Only a team as large as the
+ * CPUs the process may use is pinned (a smaller one may share the machine with other teams), and
+ * not on a busy machine, where pinning would keep a thread on a core another process holds: both
+ * decided at plan time. */
 #define _GNU_SOURCE
 #include "runtime/affinity.h"
 #include <omp.h>
@@ -34,6 +35,9 @@ void fc_binding_plan(fc_team_binding *b, int threads) {
   for (int c = 0; c < CPU_SETSIZE && n < threads; c++)
     if (CPU_ISSET(c, &allowed)) b->cpus[n++] = c;
   if (n < threads) return; /* fewer CPUs than threads: pinning would stack them */
+  /* a team smaller than the machine may share it with other plans or programs, which pinned teams
+   * would pile onto the same first CPUs */
+  if (!forced && CPU_COUNT(&allowed) != threads) return;
   if (!forced && fc_machine_busy()) return;
   b->on = true;
 }

@@ -12,8 +12,9 @@ typedef struct fc_team_binding {
 } fc_team_binding;
 
 /* Decides at plan time whether a team of `threads` is pinned: FLOPCUT_BIND=0 never, =1 whenever
- * the process may use that many CPUs; unset, also not when the user binds OpenMP threads
- * (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY) or another thread is runnable (util/sysload.h). */
+ * the process may use that many CPUs; unset, only when the team takes every CPU the process may
+ * use, the user does not bind OpenMP threads (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY) and no
+ * other process's thread is runnable (util/sysload.h). */
 void fc_binding_plan(fc_team_binding *b, int threads);
 
 /* The caller's CPU mask while a run is pinned, to give back afterwards. */
