@@ -93,6 +93,9 @@ typedef struct fc_tensor_view {
 fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_options *options, fc_plan **out);
 void fc_plan_free(fc_plan *plan);
 int fc_plan_threads(const fc_plan *plan);
+/* 1 when the plan pins its threads to CPUs while it runs (decided at plan time: a team that takes
+ * every CPU the process may use, on an idle machine; FLOPCUT_BIND=0/1 overrides), else 0. */
+int fc_plan_pinned(const fc_plan *plan);
 
 /* The plan's inputs and outputs (name, dtype, shape; data NULL). Strings live as long as the plan. */
 size_t fc_plan_input_count(const fc_plan *plan);

@@ -222,9 +222,9 @@ int fc_cmd_bench(int argc, char **argv) {
     if (!strcmp(format, "json")) {
       printf("{\"model\":");
       fc_json_str(stdout, model_path);
-      printf(",\"threads\":%d,\"iters\":%d,\"warmup\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"plan_ms\":%.2f,"
+      printf(",\"threads\":%d,\"pinned\":%s,\"iters\":%d,\"warmup\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"plan_ms\":%.2f,"
              "\"macs\":%lld,\"nonzero_macs\":%lld,\"flops\":%lld,\"gflops\":%.3f,\"arena_bytes\":%zu,\"op_types\":[",
-             fc_plan_threads(plan), iters, warmup, med, mn, plan_ms, (long long)tot.macs, (long long)tot.nonzero_macs,
+             fc_plan_threads(plan), fc_plan_pinned(plan) ? "true" : "false", iters, warmup, med, mn, plan_ms, (long long)tot.macs, (long long)tot.nonzero_macs,
              (long long)tot.flops, gflops, fc_plan_arena_bytes(plan));
       for (int r = 0; r < n_rows; r++) {
         printf("%s{\"op_type\":", r ? "," : "");
@@ -255,8 +255,9 @@ int fc_cmd_bench(int argc, char **argv) {
       printf("]}\n");
     } else {
       char b1[32], b2[32], b3[32];
-      printf("model    %s\nthreads  %d    runs %d (+%d warmup)    plan %.1f ms    arena %.1f MB\n", model_path,
-             fc_plan_threads(plan), iters, warmup, plan_ms, (double)fc_plan_arena_bytes(plan) / 1048576.0);
+      printf("model    %s\nthreads  %d%s    runs %d (+%d warmup)    plan %.1f ms    arena %.1f MB\n", model_path,
+             fc_plan_threads(plan), fc_plan_pinned(plan) ? " (pinned)" : "", iters, warmup, plan_ms,
+             (double)fc_plan_arena_bytes(plan) / 1048576.0);
       printf("latency  median %.3f ms    min %.3f ms\n", med, mn);
       printf("work     %s MACs (%s nonzero), %s FLOPs -> %.1f GFLOP/s\n\n", fc_fmt_si((double)tot.macs, b1, sizeof b1),
              fc_fmt_si((double)tot.nonzero_macs, b2, sizeof b2), fc_fmt_si((double)tot.flops, b3, sizeof b3), gflops);

@@ -603,6 +603,7 @@ void fc_plan_free(fc_plan *p) {
 }
 
 int fc_plan_threads(const fc_plan *p) { return p->threads; }
+int fc_plan_pinned(const fc_plan *p) { return p->binding.on ? 1 : 0; }
 size_t fc_plan_arena_bytes(const fc_plan *p) { return p->arena_bytes; }
 size_t fc_plan_step_count(const fc_plan *p) { return (size_t)p->n_steps; }
 

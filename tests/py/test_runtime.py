@@ -497,6 +497,20 @@ def test_bench_json(small):
     for st in r["steps"]:
         for k in ["name", "fused", "layout", "weight_sparsity", "ms", "gflops", "nonzero_gflops"]:
             assert k in st, k
+    assert r["pinned"] is False  # one thread: nothing to pin
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_bench_says_whether_pinned(small):
+    path, good = small
+    for bind, want in (("1", True), ("0", False)):
+        p = run("bench", str(path), "--input", str(good), "--iters", "2", "--warmup", "1", "--threads", "2",
+                "--format", "json", env={"FLOPCUT_BIND": bind})
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["pinned"] is want
+    p = run("bench", str(path), "--input", str(good), "--iters", "2", "--warmup", "1", "--threads", "2",
+            env={"FLOPCUT_BIND": "1"})
+    assert p.returncode == 0 and "threads  2 (pinned)" in p.stdout, p.stdout + p.stderr
 
 
 def test_bench_table_with_input_shape(small):
