@@ -231,7 +231,12 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     const thread_span t = span_of(c, items, tid, nth);
     if (!c->direct) {
-      for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci, t.row0, t.row1);
+      /* Threads that split the output channels all read every plane row: they lay out an equal
+       * share of the rows (by tile ownership the last thread laid out all of them while the others
+       * waited: ResNet-50's 3×3/2 at 14×14, 2 threads, 0.18 ms of 0.55). */
+      int64_t r0 = t.row0, r1 = t.row1;
+      if (c->ngroups > 1) r0 = c->hq * tid / nth, r1 = c->hq * (tid + 1) / nth;
+      for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci, r0, r1);
       if (tid == nth - 1 && tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
 #pragma omp barrier
     }
