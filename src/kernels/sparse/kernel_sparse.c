@@ -76,12 +76,18 @@ static void describe_common(sparse_state *s, const fc_sparse_info *in) {
            layouts[in->layout >= 0 && in->layout <= 5 ? in->layout : 0], s->generic_post ? " +post" : "");
 }
 
-/* The step's bookkeeping once s->gemm is created: scratch, packed inputs, the profile label. */
-static fc_status finish_gemm(fc_exec_node *en, sparse_state *s, bool has_bias) {
-  en->scratch_bytes = fc_sparse_gemm_scratch_bytes(s->gemm);
-  en->packed_inputs = 1u << 1 | (has_bias ? 1u << 2 : 0u);
+/* The step's bookkeeping once s->conv or s->gemm is created: scratch, packed inputs (the weight,
+ * and the bias when there is one), the profile label. */
+static fc_status finish_step(fc_exec_node *en, sparse_state *s, bool has_bias) {
   fc_sparse_info info;
-  fc_sparse_gemm_info(s->gemm, &info);
+  if (s->conv) {
+    en->scratch_bytes = fc_sparse_conv_scratch_bytes(s->conv);
+    fc_sparse_conv_info(s->conv, &info);
+  } else {
+    en->scratch_bytes = fc_sparse_gemm_scratch_bytes(s->gemm);
+    fc_sparse_gemm_info(s->gemm, &info);
+  }
+  en->packed_inputs = 1u << 1 | (has_bias ? 1u << 2 : 0u);
   describe_common(s, &info);
   return FC_OK;
 }
@@ -127,7 +133,7 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
     gd.threads = en->threads > 0 ? en->threads : 1;
     plan_post_ops(s, 3, false, &gd.act_lo, &gd.act_hi);
     st = fc_sparse_gemm_create(&gd, w->data, b ? b->data : NULL, en->node->name, &s->gemm, err);
-    return st ? st : finish_gemm(en, s, b != NULL);
+    return st ? st : finish_step(en, s, b != NULL);
   }
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
@@ -143,12 +149,7 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   s->batch = cp.n;
   s->x_img = cp.ic * cp.in[0] * cp.in[1];
   s->y_img = cp.oc * cp.out[0] * cp.out[1];
-  en->scratch_bytes = fc_sparse_conv_scratch_bytes(s->conv);
-  en->packed_inputs = 1u << 1 | (b ? 1u << 2 : 0u);
-  fc_sparse_info info;
-  fc_sparse_conv_info(s->conv, &info);
-  describe_common(s, &info);
-  return FC_OK;
+  return finish_step(en, s, b != NULL);
 }
 
 /* Y[m, n] for Gemm (C a bias vector or scalar) and MatMul (a constant 2-D right operand). */
@@ -196,7 +197,7 @@ static fc_status gemm_like_prepare(fc_exec_node *en, fc_err *err, bool matmul) {
     st = fc_sparse_gemm_create(&d, b->data, bias, en->node->name, &s->gemm, err);
   }
   free(bias);
-  return st ? st : finish_gemm(en, s, c != NULL);
+  return st ? st : finish_step(en, s, c != NULL);
 }
 
 static fc_status gemm_prepare(fc_exec_node *en, fc_err *err) { return gemm_like_prepare(en, err, false); }
@@ -234,7 +235,6 @@ static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
     fc_sparse_conv_run(s->conv, x + n * s->x_img, res ? res + n * s->y_img : NULL, y + n * s->y_img, io->scratch);
   run_post(en, s, io);
 }
-
 
 static const char *sparse_describe(const fc_exec_node *en) {
   const sparse_state *s = en->state;
