@@ -32,8 +32,7 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
         /* short rows: one clear of the rows, then each row's data; per-row fills of a few floats on
          * both sides cost more than writing the data twice */
         memset(pl + i0 * c->wq, 0, (size_t)((i1 - i0) * c->wq) * sizeof(float));
-        if (j1 <= j0) continue;
-        for (int64_t i = i0; i < i1; i++) {
+        for (int64_t i = i0; i < i1 && j1 > j0; i++) {
           int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t;
           if (ih < 0 || ih >= d->in_h) continue;
           float *row = pl + i * c->wq;
@@ -42,25 +41,26 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
           else if (sw == 2) SIMD_LOOP for (int64_t j = j0; j < j1; j++) row[j] = srow[2 * j];
           else SIMD_LOOP for (int64_t j = j0; j < j1; j++) row[j] = srow[sw * j];
         }
-      } else
-      for (int64_t i = i0; i < i1; i++) {
-        float *row = pl + i * c->wq;
-        int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t, lo = j0, hi = j1;
-        if (ih < 0 || ih >= d->in_h) lo = hi = 0;
-        SIMD_LOOP for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
-        if (hi > lo) {
-          const float *srow = src + ih * d->in_w + c0;
-          if (sw == 1 && hi - lo >= 64) {
-            memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
-          } else if (sw == 1) {
-            SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[j];
-          } else if (sw == 2) { /* a constant stride vectorises (two loads and a permute per vector) */
-            SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[2 * j];
-          } else {
-            SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[sw * j];
+      } else {
+        for (int64_t i = i0; i < i1; i++) {
+          float *row = pl + i * c->wq;
+          int64_t ih = d->stride_h * (i + c->rc_off[r]) + c->rc_phase[r] - d->pad_t, lo = j0, hi = j1;
+          if (ih < 0 || ih >= d->in_h) lo = hi = 0;
+          SIMD_LOOP for (int64_t j = 0; j < lo; j++) row[j] = 0.0f;
+          if (hi > lo) {
+            const float *srow = src + ih * d->in_w + c0;
+            if (sw == 1 && hi - lo >= 64) {
+              memcpy(row + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+            } else if (sw == 1) {
+              SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[j];
+            } else if (sw == 2) { /* a constant stride vectorises (two loads and a permute per vector) */
+              SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[2 * j];
+            } else {
+              SIMD_LOOP for (int64_t j = lo; j < hi; j++) row[j] = srow[sw * j];
+            }
           }
+          SIMD_LOOP for (int64_t j = hi; j < c->wq; j++) row[j] = 0.0f;
         }
-        SIMD_LOOP for (int64_t j = hi; j < c->wq; j++) row[j] = 0.0f;
       }
       if (i1 == c->hq) { /* the rows' owner also clears the plane's tail */
         int64_t used = c->hq * c->wq;
@@ -172,14 +172,14 @@ static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *
   }
 }
 
-/* Thread `tid` of `nth` takes a contiguous range of work items (tile-major), lays out an equal
- * share of the plane rows (about the rows of its own tiles) and compacts the output rows of its
- * tiles: each phase of a layer, and the next layer's phases, then touch nearly the same pixels on
- * the same core, whose L2 already holds them (splitting the copies by channel and handing out
- * tiles dynamically made 56×56 1×1 layers slower at 2 threads than at 1). */
+/* Thread `tid` of `nth` takes a contiguous range of work items (tile-major) and compacts the
+ * output rows of its tiles (it also lays out about the plane rows of its tiles, see
+ * fc_sparse_conv_run): each phase of a layer, and the next layer's phases, then touch nearly the
+ * same pixels on the same core, whose L2 already holds them (splitting the copies by channel and
+ * handing out tiles dynamically made 56×56 1×1 layers slower at 2 threads than at 1). */
 typedef struct thread_span {
   int64_t item0, item1; /* work items */
-  int64_t row0, row1;   /* plane rows of its tiles; it compacts output rows [row0, min(row1, out_h)) */
+  int64_t oh0, oh1;     /* output rows it compacts */
 } thread_span;
 
 /* Thread k's first work item: its part's first tile when the tiles were planned for this many
@@ -189,27 +189,26 @@ static int64_t first_item(const fc_sparse_conv *c, int64_t items, int k, int nth
   return items * k / nth;
 }
 
+/* The output row holding padded pixel q (q = oh·wq + ow), at most out_h. */
+static int64_t row_of(const fc_sparse_conv *c, int64_t q) {
+  int64_t oh = q / c->wq;
+  return oh < c->out_h ? oh : c->out_h;
+}
+
 static thread_span span_of(const fc_sparse_conv *c, int64_t items, int k, int nth) {
   thread_span t;
   t.item0 = first_item(c, items, k, nth);
   t.item1 = first_item(c, items, k + 1, nth);
-  /* the pixel where this thread's tiles start, and where the next thread's start */
-  int64_t q0 = c->tile_q[t.item0 / c->ngroups], q1 = c->tile_q[t.item1 / c->ngroups];
-  if (q1 > c->q) q1 = c->q;
-  if (q0 > q1) q0 = q1;
-  /* output row oh is plane row oh (q = oh·wq + ow); the last thread also takes the plane rows past
-   * the output that taps read (hq ≥ out_h) */
-  t.row0 = k == 0 ? 0 : q0 / c->wq;
-  t.row1 = k + 1 == nth ? c->hq : q1 / c->wq;
-  if (t.row1 > c->hq) t.row1 = c->hq;
-  if (t.row0 > t.row1) t.row0 = t.row1;
+  /* from the row where this thread's tiles start to the row where the next thread's start */
+  t.oh0 = k == 0 ? 0 : row_of(c, c->tile_q[t.item0 / c->ngroups]);
+  t.oh1 = k + 1 == nth ? c->out_h : row_of(c, c->tile_q[t.item1 / c->ngroups]);
+  if (t.oh0 > t.oh1) t.oh0 = t.oh1;
   return t;
 }
 
 /* Output rows this thread compacts. */
 static void compact_span(const fc_sparse_conv *c, const run_ctx *r, const float *res, float *y, const thread_span *t) {
-  int64_t oh0 = t->row0 < c->out_h ? t->row0 : c->out_h, oh1 = t->row1 < c->out_h ? t->row1 : c->out_h;
-  for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r->out, res, y, co, oh0, oh1);
+  for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r->out, res, y, co, t->oh0, t->oh1);
 }
 
 void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
