@@ -8,7 +8,6 @@
 
 /* ------------------------------------------------------------------ vector helpers */
 
-
 FC_SIMD_CLONES static float vsum_sq_dev(const float *x, int64_t n, float mean) {
   float acc[FC_LANES] = {0};
   int64_t i = 0;
@@ -17,7 +16,6 @@ FC_SIMD_CLONES static float vsum_sq_dev(const float *x, int64_t n, float mean) {
   for (; i < n; i++) acc[0] += (x[i] - mean) * (x[i] - mean);
   return fc_fold_sum(acc);
 }
-
 
 /* y = x·a + b */
 FC_SIMD_CLONES static void vaxpb(float *y, const float *x, int64_t n, float a, float b) {

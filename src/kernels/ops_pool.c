@@ -86,6 +86,18 @@ FC_SIMD_CLONES static void max2x2s2_plane(const float *x, float *y, int64_t W, i
   }
 }
 
+/* One input row's column taps into an output row: max or sum of irow[ow·sw + kw·dw - pw]. */
+static void row_taps(const pool_state *s, float *orow, const float *irow) {
+  const int64_t W = s->in[1], OW = s->out[1], sw = s->stride[1];
+  for (int64_t kw = 0; kw < s->kernel[1]; kw++) {
+    int64_t off = kw * s->dil[1] - s->pad[1], lo, hi;
+    tap_range(off, sw, W, OW, &lo, &hi);
+    if (hi <= lo) continue;
+    if (s->is_max) row_max(orow + lo, irow + lo * sw + off, sw, hi - lo);
+    else row_add(orow + lo, irow + lo * sw + off, sw, hi - lo);
+  }
+}
+
 /* Output rows [oh0, oh1) of planes [p0, p1). */
 static void pool2d_block(const pool_run *r, int64_t p0, int64_t p1, int64_t oh0, int64_t oh1) {
   const pool_state *s = r->s;
@@ -96,8 +108,7 @@ static void pool2d_block(const pool_run *r, int64_t p0, int64_t p1, int64_t oh0,
     return;
   }
   int64_t H = s->in[0], W = s->in[1], OW = s->out[1];
-  int64_t KH = s->kernel[0], KW = s->kernel[1], sh = s->stride[0], sw = s->stride[1];
-  int64_t dh = s->dil[0], dw = s->dil[1], ph = s->pad[0], pw = s->pad[1];
+  int64_t KH = s->kernel[0], KW = s->kernel[1], sh = s->stride[0], dh = s->dil[0], ph = s->pad[0];
   for (int64_t p = p0; p < p1; p++) {
     const float *x = (const float *)r->x + p * s->in_plane;
     float *y = (float *)r->y + p * s->out_plane;
@@ -119,25 +130,11 @@ static void pool2d_block(const pool_run *r, int64_t p0, int64_t p1, int64_t oh0,
           else if (s->is_max) row_max(vrow, irow, 1, W);
           else row_add(vrow, irow, 1, W);
         }
-        for (int64_t kw = 0; kw < KW && rows; kw++) {
-          int64_t off = kw * dw - pw, lo, hi;
-          tap_range(off, sw, W, OW, &lo, &hi);
-          if (hi <= lo) continue;
-          if (s->is_max) row_max(orow + lo, vrow + lo * sw + off, sw, hi - lo);
-          else row_add(orow + lo, vrow + lo * sw + off, sw, hi - lo);
-        }
+        if (rows) row_taps(s, orow, vrow);
       } else {
         for (int64_t kh = 0; kh < KH; kh++) {
           int64_t ih = hs + kh * dh;
-          if (ih < 0 || ih >= H) continue;
-          const float *irow = x + ih * W;
-          for (int64_t kw = 0; kw < KW; kw++) {
-            int64_t off = kw * dw - pw, lo, hi;
-            tap_range(off, sw, W, OW, &lo, &hi);
-            if (hi <= lo) continue;
-            if (s->is_max) row_max(orow + lo, irow + lo * sw + off, sw, hi - lo);
-            else row_add(orow + lo, irow + lo * sw + off, sw, hi - lo);
-          }
+          if (ih >= 0 && ih < H) row_taps(s, orow, x + ih * W);
         }
       }
       if (!s->is_max) {
@@ -306,8 +303,6 @@ static fc_status pool_prepare(fc_exec_node *en, fc_err *err) {
 }
 
 /* ------------------------------------------------------------------ global pools */
-
-
 
 typedef struct gpool_run {
   const float *x;

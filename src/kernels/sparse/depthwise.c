@@ -165,8 +165,9 @@ void fc_dw_run(const fc_dw *d, const float *x, const float *res, float *y, void 
     float *acc = (float *)((char *)scratch + d->per_thread * (size_t)omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; it++) {
-      if (d->flat) dw_channel_flat(d, it % d->c, x + it * xs, res ? res + it * ys : NULL, y + it * ys, acc);
-      else dw_channel(d, it % d->c, x + it * xs, res ? res + it * ys : NULL, y + it * ys, acc);
+      const float *r = res ? res + it * ys : NULL;
+      if (d->flat) dw_channel_flat(d, it % d->c, x + it * xs, r, y + it * ys, acc);
+      else dw_channel(d, it % d->c, x + it * xs, r, y + it * ys, acc);
     }
   }
 }
