@@ -82,6 +82,11 @@ static int by_step_ms(const void *a, const void *b) {
 /* GFLOP/s of `flops` done in `ms` (0 when nothing was timed) */
 static double gflops_in(double flops, double ms) { return ms > 0 ? flops / (ms * 1e6) : 0.0; }
 
+/* Share of a step's MACs whose weight is zero; -1 for a step without MACs. */
+static double weight_sparsity(const fc_plan_step_info *info) {
+  return info->macs > 0 ? 1.0 - (double)info->nonzero_macs / (double)info->macs : -1.0;
+}
+
 static void print_steps(const fc_plan *plan, const double *per, int steps, int top) {
   int *order = malloc(sizeof(int) * (size_t)(steps + 1));
   if (!order) return;
@@ -96,7 +101,7 @@ static void print_steps(const fc_plan *plan, const double *per, int steps, int t
     fc_plan_step(plan, (size_t)order[i], &info);
     double ms = per[order[i]];
     char sp[16] = "";
-    if (info.macs > 0) snprintf(sp, sizeof sp, "%.1f%%", 100.0 * (1.0 - (double)info.nonzero_macs / (double)info.macs));
+    if (weight_sparsity(&info) >= 0) snprintf(sp, sizeof sp, "%.1f%%", 100.0 * weight_sparsity(&info));
     printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %5s %8s %8.3f %8.1f %8.1f\n", order[i], info.name, info.op_type,
            info.fused, info.kernel, info.layout, sp, ms, gflops_in((double)info.flops, ms),
            gflops_in(2.0 * (double)info.nonzero_macs, ms));
@@ -246,7 +251,7 @@ int fc_cmd_bench(int argc, char **argv) {
         fc_json_str(stdout, info.kernel);
         printf(",\"layout\":");
         fc_json_str(stdout, info.layout);
-        if (info.macs > 0) printf(",\"weight_sparsity\":%.4f", 1.0 - (double)info.nonzero_macs / (double)info.macs);
+        if (weight_sparsity(&info) >= 0) printf(",\"weight_sparsity\":%.4f", weight_sparsity(&info));
         else printf(",\"weight_sparsity\":null");
         printf(",\"ms\":%.4f,\"flops\":%lld,\"nonzero_macs\":%lld,\"gflops\":%.3f,\"nonzero_gflops\":%.3f}", per[s],
                (long long)info.flops, (long long)info.nonzero_macs, gflops_in((double)info.flops, per[s]),
