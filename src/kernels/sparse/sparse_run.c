@@ -230,13 +230,18 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     const thread_span t = span_of(c, items, tid, nth);
     if (!c->direct) {
-      /* Every thread lays out an equal share of the plane rows. By tile ownership, threads that
-       * split the output channels left every row to the last one (ResNet-50's 3×3/2 at 14×14,
-       * 2 threads: thread 0 waited 0.18 ms of 0.55), and with a pixel split the last one also took
-       * the halo rows and the tails (thread 0 waited 0.04-0.10 ms on each stride-2 layer). Even
-       * shares: laying out + waiting 2.07 -> 1.74 ms per ResNet-50 90 % run (medians of 30). */
-      const int64_t r0 = c->hq * tid / nth, r1 = c->hq * (tid + 1) / nth;
-      for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci, r0, r1);
+      /* Every thread lays out an equal share of the (channel, plane row) pairs, in channel order.
+       * By tile ownership, threads that split the output channels left every row to the last one
+       * (ResNet-50's 3×3/2 at 14×14, 2 threads: thread 0 waited 0.18 ms of 0.55), and with a pixel
+       * split the last one also took the halo rows and the tails. Equal shares of each channel's
+       * rows balanced that, but made every thread write a few rows of every plane: short strided
+       * runs, and planes whose row boundaries share a cache line between threads. Contiguous runs
+       * of whole channels: ResNet-50 90 % at 2 threads 4-6 % faster end to end (same run, A/B). */
+      const int64_t pairs = d->cin * c->hq, p0 = pairs * tid / nth, p1 = pairs * (tid + 1) / nth;
+      for (int64_t ci = p0 / c->hq; ci * c->hq < p1; ci++) {
+        int64_t r0 = p0 - ci * c->hq, r1 = p1 - ci * c->hq;
+        prepare_channel(c, x, xb, ci, r0 > 0 ? r0 : 0, r1 < c->hq ? r1 : c->hq);
+      }
       if (tid == nth - 1 && tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
 #pragma omp barrier
     }
