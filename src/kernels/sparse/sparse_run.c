@@ -3,9 +3,11 @@
  * columns. No allocation: everything lives in the caller's scratch. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 #include "kernels/kutil.h"
 #include "kernels/sparse/sparse_internal.h"
+#include "util/work_range.h"
 
 /* Rows are often short (7 to 58 floats): vectorised loops (the SIMD clones below) beat a call to
  * memcpy/memset per row. */
@@ -206,6 +208,36 @@ static thread_span span_of(const fc_sparse_conv *c, int64_t items, int k, int nt
   return t;
 }
 
+/* Tiles cost unequal time (halo rows, ragged last tiles, a core slowed by the hypervisor), so a
+ * thread done with its own range takes the unstarted items at the far end of another's; owners
+ * still take their own tiles in order, so the pixels stay on the core that laid them out or
+ * produced them. ResNet-50 90 % at 2 threads: 2.4 % faster end to end (same process, A/B, three
+ * runs); MobileNetV2 and EfficientNet-B0 0-1.5 %. */
+#define STEAL_MAX_THREADS 64
+
+/* Sets up one range per thread (q NULL: more threads than STEAL_MAX_THREADS, no stealing). */
+static fc_work_range *init_ranges(const fc_sparse_conv *c, int64_t items, int nt, fc_work_range *q) {
+  if (nt > STEAL_MAX_THREADS || items > INT32_MAX) return NULL;
+  for (int k = 0; k < nt; k++) {
+    thread_span t = span_of(c, items, k, nt);
+    fc_work_range_init(&q[k], t.item0, t.item1);
+  }
+  return q;
+}
+
+/* This thread's own items, then whatever the others have not started. Every item runs once, on
+ * whichever thread takes it; each thread uses its own partial-sum scratch, so results do not
+ * depend on who ran what. */
+static void run_items(const run_ctx *r, fc_work_range *q, const thread_span *t, int tid, int nth) {
+  if (!q) {
+    for (int64_t it = t->item0; it < t->item1; it++) run_item(r, it, tid);
+    return;
+  }
+  for (int64_t it; (it = fc_work_range_take(&q[tid], 0)) >= 0;) run_item(r, it, tid);
+  for (int k = 1; k < nth; k++)
+    for (int64_t it; (it = fc_work_range_take(&q[(tid + k) % nth], 1)) >= 0;) run_item(r, it, tid);
+}
+
 /* Output rows this thread compacts. */
 static void compact_span(const fc_sparse_conv *c, const run_ctx *r, const float *res, float *y, const thread_span *t) {
   for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r->out, res, y, co, t->oh0, t->oh1);
@@ -224,6 +256,8 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
     fc_sparse_conv_run_prepared(c, xs, res, y, scratch);
     return;
   }
+  fc_work_range ranges[STEAL_MAX_THREADS];
+  fc_work_range *q = init_ranges(c, items, nt, ranges);
   /* one parallel region for the three phases: on a busy machine every fork costs a time slice */
 #pragma omp parallel num_threads(nt)
   {
@@ -245,7 +279,7 @@ void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *re
       if (tid == nth - 1 && tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
 #pragma omp barrier
     }
-    for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
+    run_items(&r, nth == nt ? q : NULL, &t, tid, nth);
     if (!c->out_direct && !c->out_scatter) {
 #pragma omp barrier
       compact_span(c, &r, res, y, &t);
@@ -266,11 +300,13 @@ void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const
   run_ctx r;
   run_ctx_init(c, xs, res, y, scratch, &r);
   const int64_t items = c->ntiles * c->ngroups;
+  fc_work_range ranges[STEAL_MAX_THREADS];
+  fc_work_range *q = nt > 1 && items > 1 ? init_ranges(c, items, nt, ranges) : NULL;
 #pragma omp parallel num_threads(nt) if (nt > 1 && items > 1)
   {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     const thread_span t = span_of(c, items, tid, nth);
-    for (int64_t it = t.item0; it < t.item1; it++) run_item(&r, it, tid);
+    run_items(&r, nth == nt ? q : NULL, &t, tid, nth);
     if (!c->out_direct && !c->out_scatter) {
 #pragma omp barrier
       compact_span(c, &r, res, y, &t);
