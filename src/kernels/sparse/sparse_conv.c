@@ -439,9 +439,13 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   c->kc = fc_sparse_chunk_rows(c, c->tw);
   c->nchunks = (d->cin + c->kc - 1) / c->kc;
   c->ngroups = 1;
-  /* under 4 vectors of pixels per thread: split the output channels instead */
+  /* Under 4 vectors of pixels per thread: split the output channels instead, into 4 groups per
+   * thread, so that a thread done early takes the groups another has not started (sparse_run.c).
+   * One group per thread left the threads' kernel phases 10-25 % apart on ResNet-50's 7×7 layers
+   * at 2 threads; 4 groups cut the summed imbalance from 119 to 19-52 µs per run. */
   int64_t nvec = (c->q + c->vw - 1) / c->vw;
-  if (d->threads > 1 && nvec < 4 * d->threads) c->ngroups = d->threads < d->cout / c->R ? d->threads : d->cout / c->R;
+  if (d->threads > 1 && nvec < 4 * d->threads)
+    c->ngroups = 4 * d->threads < d->cout / c->R ? 4 * d->threads : d->cout / c->R;
   if (c->ngroups < 1) c->ngroups = 1;
   c->qpad = nvec * c->vw;
   if (plan_tiles(c, nvec, c->ngroups > 1 || d->threads > 64 ? 1 : d->threads) != FC_OK) {
