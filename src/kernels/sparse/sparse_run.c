@@ -174,11 +174,11 @@ static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *
   }
 }
 
-/* Thread `tid` of `nth` takes a contiguous range of work items (tile-major) and compacts the
- * output rows of its tiles (it also lays out about the plane rows of its tiles, see
- * fc_sparse_conv_run): each phase of a layer, and the next layer's phases, then touch nearly the
- * same pixels on the same core, whose L2 already holds them (splitting the copies by channel and
- * handing out tiles dynamically made 56×56 1×1 layers slower at 2 threads than at 1). */
+/* Thread `tid` of `nth` owns a contiguous range of work items (tile-major) and compacts the
+ * output rows of its tiles: a 1×1 layer reading its input in place then reads on each core the
+ * pixels the previous layer wrote there, from its own L2 (handing every tile out dynamically made
+ * 56×56 1×1 layers slower at 2 threads than at 1). Only the unstarted items at the end of a range
+ * move to another thread (run_items). */
 typedef struct thread_span {
   int64_t item0, item1; /* work items */
   int64_t oh0, oh1;     /* output rows it compacts */
