@@ -7,6 +7,10 @@
 #include <string.h>
 #include "harness.h"
 #include "runtime/affinity.h"
+#include "util/sysload.h"
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static int allowed_cpus(cpu_set_t *m) {
   if (sched_getaffinity(0, sizeof *m, m) != 0) return 0;
@@ -70,8 +74,67 @@ static void test_binding_off(void) {
   unsetenv("FLOPCUT_BIND");
 }
 
+/* A child that reads fd `in` as its standard input and spins for `ms` milliseconds. */
+static pid_t spinning_reader(int in, int ms) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  if (in >= 0) dup2(in, STDIN_FILENO);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  volatile unsigned long spin = 0;
+  do {
+    for (int i = 0; i < 100000; i++) spin += (unsigned long)i;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+  _exit(0);
+}
+
+static int max_reader_threads(int samples) {
+  int most = 0;
+  for (int i = 0; i < samples; i++) {
+    int n = fc_pipe_reader_runnable_threads();
+    if (n > most) most = n;
+    nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 5000000}, NULL);
+  }
+  return most;
+}
+
+/* The busy-machine sample does not count the process reading our standard output through a pipe
+ * (`flopcut bench … | jq`): fc_pipe_reader_runnable_threads sees that reader's runnable thread, and
+ * not another spinning process reading another pipe. */
+static void test_pipe_reader_not_counted(void) {
+  int ours[2], other[2];
+  if (pipe(ours) != 0 || pipe(other) != 0) {
+    CHECK(0);
+    return;
+  }
+  pid_t reader = spinning_reader(ours[0], 300), stranger = spinning_reader(other[0], 300);
+  fflush(stdout);
+  int saved = dup(STDOUT_FILENO);
+  dup2(ours[1], STDOUT_FILENO);
+  int seen = max_reader_threads(10);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  CHECK_EQ_I64(seen, 1); /* the reader (one thread, spinning), not the stranger */
+  close(ours[0]), close(ours[1]), close(other[0]), close(other[1]);
+  waitpid(reader, NULL, 0);
+  waitpid(stranger, NULL, 0);
+  /* stdout on a regular file: no reader to leave out */
+  FILE *tmp = tmpfile();
+  if (tmp) {
+    fflush(stdout);
+    int keep = dup(STDOUT_FILENO);
+    dup2(fileno(tmp), STDOUT_FILENO);
+    CHECK_EQ_I64(fc_pipe_reader_runnable_threads(), 0);
+    dup2(keep, STDOUT_FILENO);
+    close(keep);
+    fclose(tmp);
+  }
+}
+
 TEST_TABLE(fc_tests_affinity) = {
     {"binding_pins_team_and_restores_caller", test_binding_pins_team_and_restores_caller},
     {"binding_off", test_binding_off},
+    {"pipe_reader_not_counted", test_pipe_reader_not_counted},
     {NULL, NULL},
 };
