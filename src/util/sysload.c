@@ -41,7 +41,9 @@ static int own_runnable_threads(void) {
   return n > 0 ? n : 1;
 }
 
-int fc_pipe_reader_runnable_threads(void) {
+/* Up to `max` pids of the processes whose standard input is our standard output's pipe; 0 when
+ * standard output is not a pipe. One pass over /proc (a readlink per process we may inspect). */
+static int pipe_readers(pid_t *pids, int max) {
   struct stat st;
   if (fstat(STDOUT_FILENO, &st) != 0 || !S_ISFIFO(st.st_mode)) return 0;
   char want[64];
@@ -51,22 +53,39 @@ int fc_pipe_reader_runnable_threads(void) {
   const pid_t self = getpid();
   int n = 0;
   struct dirent *e;
-  while ((e = readdir(d))) {
+  while (n < max && (e = readdir(d))) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9' || atol(e->d_name) == (long)self) continue;
     char path[64], link[64];
     snprintf(path, sizeof path, "/proc/%.20s/fd/0", e->d_name);
     ssize_t len = readlink(path, link, sizeof link - 1); /* fails for other users' processes: fine */
     if (len <= 0) continue;
     link[len] = 0;
-    if (!strcmp(link, want)) n += runnable_threads(e->d_name);
+    if (!strcmp(link, want)) pids[n++] = (pid_t)atol(e->d_name);
   }
   closedir(d);
   return n;
 }
 
-/* Runnable threads of other processes (not counting the reader of our output pipe when
- * pipe_reader), or -1 when /proc/loadavg cannot be read. */
-static int other_runnable_threads(bool pipe_reader) {
+enum { MAX_READERS = 8 };
+
+static int readers_runnable_threads(const pid_t *pids, int n) {
+  int r = 0;
+  for (int i = 0; i < n; i++) {
+    char name[24];
+    snprintf(name, sizeof name, "%ld", (long)pids[i]);
+    r += runnable_threads(name);
+  }
+  return r;
+}
+
+int fc_pipe_reader_runnable_threads(void) {
+  pid_t pids[MAX_READERS];
+  return readers_runnable_threads(pids, pipe_readers(pids, MAX_READERS));
+}
+
+/* Runnable threads of other processes than ours and the `nr` pipe readers, or -1 when
+ * /proc/loadavg cannot be read. */
+static int other_runnable_threads(const pid_t *readers, int nr) {
   FILE *f = fopen("/proc/loadavg", "r");
   if (!f) return -1;
   double l1, l5, l15;
@@ -74,7 +93,7 @@ static int other_runnable_threads(bool pipe_reader) {
   int n = fscanf(f, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total);
   fclose(f);
   if (n != 5 || running < 1) return -1;
-  int others = running - own_runnable_threads() - (pipe_reader ? fc_pipe_reader_runnable_threads() : 0);
+  int others = running - own_runnable_threads() - readers_runnable_threads(readers, nr);
   return others > 0 ? others : 0;
 }
 
@@ -84,10 +103,11 @@ bool fc_machine_busy(void) {
   /* `flopcut bench … | jq` starts both at once: the reader, still loading, is runnable while we
    * sample, yet it will only wait on our output. Its threads are not counted (with a Python reader
    * the team was left unpinned in 5 of 6 runs on an idle machine). */
-  struct stat st;
-  const bool piped = fstat(STDOUT_FILENO, &st) == 0 && S_ISFIFO(st.st_mode);
+  /* found once: a scan of /proc per sample would cost milliseconds with thousands of processes */
+  pid_t readers[MAX_READERS];
+  const int nr = pipe_readers(readers, MAX_READERS);
   for (int i = 0; i < SAMPLES; i++) {
-    v[i] = other_runnable_threads(piped);
+    v[i] = other_runnable_threads(readers, nr);
     if (v[i] < 0) return false;
     if (i + 1 < SAMPLES) nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 2000000}, NULL);
   }
