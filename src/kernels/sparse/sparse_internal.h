@@ -65,10 +65,6 @@ struct fc_sparse_conv {
   size_t off_xbuf, off_yq, off_acc, acc_bytes, scratch;
 };
 
-/* The two halves of fc_sparse_conv_run: lay x out in the scratch's input buffer (not needed when
- * direct), then compute from an input already in the kernel's layout (x itself when direct, else
- * scratch + off_xbuf: channel ci at ci·ci_stride). */
-void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch);
 /* Vectors per pixel tile for blocks of r output channels in c's layout. */
 int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r);
 /* Input channels per K chunk for tiles of tw floats, so a chunk's window stays in L1. */
@@ -87,5 +83,7 @@ static inline int fc_sparse_scatters(const fc_sparse_conv *c) {
 static inline int fc_sparse_is_phase(int layout) {
   return layout == FC_SPARSE_PHASE_PLANES || layout == FC_SPARSE_ALIGNED_PHASE;
 }
+/* fc_sparse_conv_run without its layout phase: xs is already in the kernel's layout (the input
+ * itself when direct, else channel ci at ci·ci_stride, as the scratch's input buffer would hold). */
 void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch);
 #endif

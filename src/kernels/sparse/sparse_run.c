@@ -211,8 +211,8 @@ static thread_span span_of(const fc_sparse_conv *c, int64_t items, int k, int nt
 /* Tiles cost unequal time (halo rows, ragged last tiles, a core slowed by the hypervisor), so a
  * thread done with its own range takes the unstarted items at the far end of another's; owners
  * still take their own tiles in order, so the pixels stay on the core that laid them out or
- * produced them. ResNet-50 90 % at 2 threads: 2.4 % faster end to end (same process, A/B, three
- * runs); MobileNetV2 and EfficientNet-B0 0-1.5 %. */
+ * produced them. ResNet-50 90 % at 2 threads: about 3 % faster end to end (same process, A/B run
+ * both ways, three times each); MobileNetV2 and EfficientNet-B0 0-1.5 %. */
 #define STEAL_MAX_THREADS 64
 
 /* Sets up one range per thread (q NULL: more threads than STEAL_MAX_THREADS, no stealing). */
@@ -243,73 +243,57 @@ static void compact_span(const fc_sparse_conv *c, const run_ctx *r, const float 
   for (int64_t co = 0; co < c->d.cout; co++) compact_channel(c, r->out, res, y, co, t->oh0, t->oh1);
 }
 
-void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
+/* Thread tid of nth lays out its share of the input: an equal share of the (channel, plane row)
+ * pairs, in channel order; the last thread also clears the buffer's tail. By tile ownership,
+ * threads that split the output channels left every row to the last one (ResNet-50's 3×3/2 at
+ * 14×14, 2 threads: thread 0 waited 0.18 ms of 0.55), and with a pixel split the last one also
+ * took the halo rows and the tails. Equal shares of each channel's rows balanced that, but made
+ * every thread write a few rows of every plane: short strided runs, and planes whose row
+ * boundaries share a cache line between threads. Contiguous runs of whole channels: ResNet-50 90 %
+ * at 2 threads 4-6 % faster end to end (same run, A/B). */
+static void lay_out_share(const fc_sparse_conv *c, const float *x, float *xb, int tid, int nth) {
   const fc_sparse_conv_desc *d = &c->d;
-  const int nt = d->threads;
-  float *xb = (float *)((char *)scratch + c->off_xbuf);
-  const float *xs = c->direct ? x : xb;
-  run_ctx r;
-  run_ctx_init(c, xs, res, y, scratch, &r);
-  const int64_t items = c->ntiles * c->ngroups, tail = c->xbuf_floats - d->cin * c->ci_stride;
-  if (nt <= 1) {
-    if (!c->direct) fc_sparse_conv_prepare(c, x, scratch);
-    fc_sparse_conv_run_prepared(c, xs, res, y, scratch);
-    return;
+  const int64_t pairs = d->cin * c->hq, p0 = pairs * tid / nth, p1 = pairs * (tid + 1) / nth;
+  for (int64_t ci = p0 / c->hq; ci * c->hq < p1; ci++) {
+    int64_t r0 = p0 - ci * c->hq, r1 = p1 - ci * c->hq;
+    prepare_channel(c, x, xb, ci, r0 > 0 ? r0 : 0, r1 < c->hq ? r1 : c->hq);
   }
-  fc_work_range ranges[STEAL_MAX_THREADS];
-  fc_work_range *q = init_ranges(c, items, nt, ranges);
-  /* one parallel region for the three phases: on a busy machine every fork costs a time slice */
-#pragma omp parallel num_threads(nt)
-  {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    const thread_span t = span_of(c, items, tid, nth);
-    if (!c->direct) {
-      /* Every thread lays out an equal share of the (channel, plane row) pairs, in channel order.
-       * By tile ownership, threads that split the output channels left every row to the last one
-       * (ResNet-50's 3×3/2 at 14×14, 2 threads: thread 0 waited 0.18 ms of 0.55), and with a pixel
-       * split the last one also took the halo rows and the tails. Equal shares of each channel's
-       * rows balanced that, but made every thread write a few rows of every plane: short strided
-       * runs, and planes whose row boundaries share a cache line between threads. Contiguous runs
-       * of whole channels: ResNet-50 90 % at 2 threads 4-6 % faster end to end (same run, A/B). */
-      const int64_t pairs = d->cin * c->hq, p0 = pairs * tid / nth, p1 = pairs * (tid + 1) / nth;
-      for (int64_t ci = p0 / c->hq; ci * c->hq < p1; ci++) {
-        int64_t r0 = p0 - ci * c->hq, r1 = p1 - ci * c->hq;
-        prepare_channel(c, x, xb, ci, r0 > 0 ? r0 : 0, r1 < c->hq ? r1 : c->hq);
-      }
-      if (tid == nth - 1 && tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
-#pragma omp barrier
-    }
-    run_items(&r, nth == nt ? q : NULL, &t, tid, nth);
-    if (!c->out_direct && !c->out_scatter) {
-#pragma omp barrier
-      compact_span(c, &r, res, y, &t);
-    }
-  }
+  const int64_t tail = c->xbuf_floats - d->cin * c->ci_stride;
+  if (tid == nth - 1 && tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
 }
 
-void fc_sparse_conv_prepare(const fc_sparse_conv *c, const float *x, void *scratch) {
-  const fc_sparse_conv_desc *d = &c->d;
+/* A whole run in one parallel region (on a busy machine every fork costs a time slice): laying x
+ * out (when given and not read in place), the kernels over the tiles reading xs, the compaction. */
+static void run_phases(const fc_sparse_conv *c, const float *x, const float *xs, const float *res, float *y,
+                       void *scratch) {
+  const int nt = c->d.threads, lay_out = x && !c->direct;
   float *xb = (float *)((char *)scratch + c->off_xbuf);
-  for (int64_t ci = 0; ci < d->cin; ci++) prepare_channel(c, x, xb, ci, 0, c->hq);
-  int64_t tail = c->xbuf_floats - d->cin * c->ci_stride;
-  if (tail > 0) memset(xb + d->cin * c->ci_stride, 0, (size_t)tail * sizeof(float));
-}
-
-void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch) {
-  const int nt = c->d.threads;
   run_ctx r;
   run_ctx_init(c, xs, res, y, scratch, &r);
   const int64_t items = c->ntiles * c->ngroups;
+  const int forked = nt > 1 && (items > 1 || lay_out);
   fc_work_range ranges[STEAL_MAX_THREADS];
-  fc_work_range *q = nt > 1 && items > 1 ? init_ranges(c, items, nt, ranges) : NULL;
-#pragma omp parallel num_threads(nt) if (nt > 1 && items > 1)
+  fc_work_range *q = forked ? init_ranges(c, items, nt, ranges) : NULL;
+#pragma omp parallel num_threads(nt) if (forked)
   {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     const thread_span t = span_of(c, items, tid, nth);
+    if (lay_out) {
+      lay_out_share(c, x, xb, tid, nth);
+#pragma omp barrier
+    }
     run_items(&r, nth == nt ? q : NULL, &t, tid, nth);
     if (!c->out_direct && !c->out_scatter) {
 #pragma omp barrier
       compact_span(c, &r, res, y, &t);
     }
   }
+}
+
+void fc_sparse_conv_run(const fc_sparse_conv *c, const float *x, const float *res, float *y, void *scratch) {
+  run_phases(c, x, c->direct ? x : (const float *)((char *)scratch + c->off_xbuf), res, y, scratch);
+}
+
+void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch) {
+  run_phases(c, NULL, xs, res, y, scratch);
 }
