@@ -85,31 +85,7 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV, const
     }
     v += (int64_t)n * R;
     o += n;
-    UNROLL for (int r = 0; r < R; r++) {
-      if (a->final && a->store) {
-        float *op = a->out + (co + r) * a->out_stride;
-        const float *rp = a->res ? a->res + (co + r) * a->res_stride : 0;
-        UNROLL for (int t = 0; t < NV; t++) fc_spmm_store_runs(&a->store[t], c[r][t], op, rp, vlo, vhi);
-      } else if (a->final) {
-        float *op = a->out + (co + r) * a->out_stride;
-        const float *rp = a->res ? a->res + (co + r) * a->res_stride : 0;
-        UNROLL for (int t = 0; t < NV; t++) {
-          __m512 y = c[r][t];
-          if (t < NV - 1) {
-            if (rp) y = _mm512_add_ps(y, _mm512_loadu_ps(rp + 16 * t));
-            y = _mm512_min_ps(_mm512_max_ps(y, vlo), vhi);
-            _mm512_storeu_ps(op + 16 * t, y);
-          } else {
-            if (rp) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mlast, rp + 16 * t));
-            y = _mm512_min_ps(_mm512_max_ps(y, vlo), vhi);
-            _mm512_mask_storeu_ps(op + 16 * t, mlast, y);
-          }
-        }
-      } else {
-        float *ap = a->acc + (co + r) * a->acc_stride;
-        UNROLL for (int t = 0; t < NV; t++) _mm512_storeu_ps(ap + 16 * t, c[r][t]);
-      }
-    }
+    UNROLL for (int r = 0; r < R; r++) fc_spmm_finish_row(a, co + r, c[r], NV, mlast, vlo, vhi);
   }
 }
 

@@ -75,22 +75,8 @@ INL TGT void shift_tile(const fc_spmm_args *a, const int NV, const int NC) {
     ADD_SHIFTED(1);
     ADD_SHIFTED(2);
     ADD_SHIFTED(3);
-    if (a->final && a->store) {
-      float *op = a->out + co * a->out_stride;
-      const float *rp = a->res ? a->res + co * a->res_stride : 0;
-      UNROLL for (int t = 0; t < NV; t++) fc_spmm_store_runs(&a->store[t], c[t], op, rp, vlo, vhi);
-    } else if (a->final) {
-      float *op = a->out + co * a->out_stride;
-      const float *rp = a->res ? a->res + co * a->res_stride : 0;
-      UNROLL for (int t = 0; t < NV; t++) {
-        __m512 y = c[t];
-        if (rp) y = _mm512_add_ps(y, _mm512_loadu_ps(rp + 16 * t));
-        _mm512_storeu_ps(op + 16 * t, _mm512_min_ps(_mm512_max_ps(y, vlo), vhi));
-      }
-    } else {
-      float *ap = a->acc + co * a->acc_stride;
-      UNROLL for (int t = 0; t < NV; t++) _mm512_storeu_ps(ap + 16 * t, c[t]);
-    }
+    /* aligned phase planes always carry padding columns: full vectors (stored by runs) */
+    fc_spmm_finish_row(a, co, c, NV, (__mmask16)0xffff, vlo, vhi);
   }
 }
 

@@ -1,7 +1,8 @@
-/* The AVX-512 kernels' final store of one output vector by runs of lanes (fc_spmm_store), for
- * layouts whose rows carry padding columns: the kernel writes the output rows itself instead of a
- * padded copy that a second pass compacts (ResNet-50's 7×7/2 stem spent 0.37 ms compacting after
- * 0.5 ms of kernel). Included by spmm_avx512.c and spmm_avx512_shift.c after <immintrin.h>. */
+/* The AVX-512 kernels' stores at the end of a block row: partial sums, or the output, for layouts
+ * whose rows carry padding columns by runs of lanes (fc_spmm_store), so that the kernel writes the
+ * output rows itself instead of a padded copy that a second pass compacts (ResNet-50's 7×7/2 stem
+ * spent 0.37 ms compacting after 0.5 ms of kernel). Included by spmm_avx512.c and
+ * spmm_avx512_shift.c after <immintrin.h>. */
 #ifndef FC_KERNELS_SPARSE_SPMM_AVX512_STORE_H
 #define FC_KERNELS_SPARSE_SPMM_AVX512_STORE_H
 #include "kernels/sparse/spmm.h"
@@ -15,6 +16,30 @@ static inline __attribute__((always_inline, target("avx512f"))) void fc_spmm_sto
     __m512 y = v;
     if (rp) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, rp + s->off[k]));
     _mm512_mask_storeu_ps(op + s->off[k], m, _mm512_min_ps(_mm512_max_ps(y, lo), hi));
+  }
+}
+
+/* The end of one block row's K chunk, its NV sums in c: to the partial sums (not the last chunk),
+ * else (+ residual, clamped) to the output, by runs (a->store) or as whole vectors, the last one
+ * masked by `last` (lanes past an input read in place; all 16 otherwise). */
+static inline __attribute__((always_inline, target("avx512f"))) void fc_spmm_finish_row(
+    const fc_spmm_args *a, int64_t co, const __m512 *c, const int NV, __mmask16 last, __m512 lo, __m512 hi) {
+  if (!a->final) {
+    float *ap = a->acc + co * a->acc_stride;
+    _Pragma("GCC unroll 16") for (int t = 0; t < NV; t++) _mm512_storeu_ps(ap + 16 * t, c[t]);
+    return;
+  }
+  float *op = a->out + co * a->out_stride;
+  const float *rp = a->res ? a->res + co * a->res_stride : 0;
+  if (a->store) {
+    _Pragma("GCC unroll 16") for (int t = 0; t < NV; t++) fc_spmm_store_runs(&a->store[t], c[t], op, rp, lo, hi);
+    return;
+  }
+  _Pragma("GCC unroll 16") for (int t = 0; t < NV; t++) {
+    const __mmask16 m = t < NV - 1 ? (__mmask16)0xffff : last;
+    __m512 y = c[t];
+    if (rp) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, rp + 16 * t));
+    _mm512_mask_storeu_ps(op + 16 * t, m, _mm512_min_ps(_mm512_max_ps(y, lo), hi));
   }
 }
 #endif
