@@ -453,9 +453,10 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
   }
   c->out_scatter = fc_sparse_scatters(c);
-  if (c->out_scatter && plan_store_runs(c) != FC_OK) {
+  st = c->out_scatter ? plan_store_runs(c) : FC_OK;
+  if (st != FC_OK) {
     fc_sparse_conv_free(c);
-    return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
+    return fc_fail(err, st, st == FC_ERR_NOMEM ? "%s: out of memory" : "%s: output rows too short to store by runs", name);
   }
   if (bias) {
     c->bias = fc_calloc((size_t)d->cout, sizeof(float));
