@@ -94,7 +94,7 @@ static void print_steps(const fc_plan *plan, const double *per, int steps, int t
   g_per = per;
   qsort(order, (size_t)steps, sizeof(int), by_step_ms);
   /* GFLOP/s counts the node's dense FLOPs ("effective"); nz GF/s only the MACs on nonzero weights */
-  printf("\n%-4s %-30s %-14s %-28s %-24s %5s %8s %8s %8s %8s\n", "step", "node", "op", "fused", "kernel", "lay",
+  printf("\n%-4s %-30s %-14s %-28s %-24s %6s %8s %8s %8s %8s\n", "step", "node", "op", "fused", "kernel", "lay",
          "sparsity", "ms", "GFLOP/s", "nz GF/s");
   for (int i = 0; i < steps && i < top; i++) {
     fc_plan_step_info info;
@@ -102,7 +102,7 @@ static void print_steps(const fc_plan *plan, const double *per, int steps, int t
     double ms = per[order[i]];
     char sp[16] = "";
     if (weight_sparsity(&info) >= 0) snprintf(sp, sizeof sp, "%.1f%%", 100.0 * weight_sparsity(&info));
-    printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %5s %8s %8.3f %8.1f %8.1f\n", order[i], info.name, info.op_type,
+    printf("%-4d %-30.30s %-14.14s %-28.28s %-24.24s %6s %8s %8.3f %8.1f %8.1f\n", order[i], info.name, info.op_type,
            info.fused, info.kernel, info.layout, sp, ms, gflops_in((double)info.flops, ms),
            gflops_in(2.0 * (double)info.nonzero_macs, ms));
   }

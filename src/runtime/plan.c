@@ -235,7 +235,7 @@ static void nhwc_layouts(const fc_plan *p, const fc_node *n, bool conv, uint8_t 
   }
 }
 
-static fc_status prepare_step(fc_plan *p, fc_step *s, fc_err *err) {
+fc_status fc_plan_prepare_step(fc_plan *p, fc_step *s, fc_err *err) {
   s->en.g = p->g;
   s->en.threads = p->threads;
   s->en.in_layout = s->in_layout;
@@ -366,7 +366,7 @@ static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
     s->prepared = true;
     return FC_OK;
   }
-  return prepare_step(p, s, err);
+  return fc_plan_prepare_step(p, s, err);
 }
 
 /* ---- arena --------------------------------------------------------------------------------- */
@@ -404,6 +404,10 @@ static fc_status pack_arena(fc_plan *p, fc_err *err) {
   for (int v = 0; v < g->n_values; v++) {
     if (p->first[v] < 0 || p->alias[v] >= 0 || g->values[v].data || g->values[v].is_graph_input) continue;
     int64_t bytes = fc_value_numel(&g->values[v]) * (int64_t)fc_dtype_size(g->values[v].dtype);
+    if (p->layout[v] == FC_LAYOUT_PADDED) {
+      const fc_value *x = &g->values[v];
+      bytes = x->dims[0] * x->dims[1] * fc_padded_plane(x->dims[2] * x->dims[3]) * (int64_t)sizeof(float);
+    }
     bufs[nb++] = (buf){(bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN, -1, p->first[v],
                        p->last[v] < p->first[v] ? p->first[v] : p->last[v], v, -1};
   }
@@ -548,6 +552,7 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
       if (p->out_src[o] < 0) st = err->status;
     }
   }
+  if (!st) st = fc_plan_pad_planes(p, err);
   if (!st) {
     lifetimes(p);
     st = pack_arena(p, err);
@@ -556,7 +561,7 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
     fc_step *stp = &p->steps[s];
     if (stp->own_node) {
       stp->en.node = stp->own_node;
-      st = prepare_step(p, stp, err);
+      st = fc_plan_prepare_step(p, stp, err);
     }
     const fc_node *n = stp->en.node;
     stp->in = fc_calloc((size_t)n->n_inputs + 1, sizeof(void *));
@@ -615,10 +620,12 @@ fc_status fc_plan_step(const fc_plan *p, size_t i, fc_plan_step_info *out) {
   out->op_type = n->op_type;
   out->fused = s->own_node ? "" : fc_attr_str(n, FC_ATTR_FUSED, "");
   out->kernel = s->k->describe ? s->k->describe(&s->en) : "";
-  bool nhwc = false;
+  bool nhwc = false, padded = false;
   for (int k = 0; k < n->n_inputs; k++) nhwc = nhwc || s->in_layout[k] == FC_LAYOUT_NHWC;
   for (int k = 0; k < n->n_outputs; k++) nhwc = nhwc || s->out_layout[k] == FC_LAYOUT_NHWC;
-  out->layout = nhwc ? "nhwc" : "plain";
+  for (int k = 0; k < n->n_inputs; k++) padded = padded || s->in_layout[k] == FC_LAYOUT_PADDED;
+  for (int k = 0; k < n->n_outputs; k++) padded = padded || s->out_layout[k] == FC_LAYOUT_PADDED;
+  out->layout = nhwc ? "nhwc" : padded ? "padded" : "plain";
   out->macs = s->macs;
   out->nonzero_macs = s->nonzero_macs;
   out->flops = s->flops;

@@ -606,3 +606,50 @@ def test_pruned_net_matches_ort(tmp_path, threads, sparse_mode):
         assert b.returncode == 0, b.stderr
         kernels = {st["kernel"].split(" ")[0] for st in json.loads(b.stdout)["steps"] if st["op_type"] in ("Conv", "Gemm")}
         assert kernels <= {"sparse:avx512", "sparse:avx2", "sparse:scalar", "depthwise"}, kernels
+
+
+def bottleneck_net(tmp_path, batch):
+    """ResNet-style bottlenecks on 14x14 and 7x7 planes (196 and 49 floats, not whole cache lines),
+    which the planner stores padded between sparse convs: residual Adds fused into the convs, a
+    stride-2 3x3, a value also read by a MaxPool (so it must stay plain) and a conv output that is a
+    graph output (also plain)."""
+    g = G(seed=11)
+    x = g.input("x", [batch, 16, 14, 14])
+
+    def conv(v, c_in, c_out, k=1, stride=1):
+        p = k // 2
+        return g.op("Conv", [v, g.const([c_out, c_in, k, k], 0.3), g.const([c_out])], pads=[p, p, p, p],
+                    strides=[stride, stride])
+
+    stem = g.op("Relu", [conv(x, 16, 32)])                  # 14x14, read by convs only: padded
+    a = g.op("Relu", [conv(stem, 32, 8)])
+    a = g.op("Relu", [conv(a, 8, 8, k=3)])
+    b1 = g.op("Relu", [g.op("Add", [conv(a, 8, 32), stem])])  # residual fused into the conv
+    a = g.op("Relu", [conv(b1, 32, 8)])
+    a = g.op("Relu", [conv(a, 8, 8, k=3, stride=2)])       # 7x7
+    c = g.op("Relu", [conv(a, 8, 48)])                     # 49-pixel planes
+    d = g.op("Relu", [conv(c, 48, 16)])
+    pooled = g.op("MaxPool", [d], kernel_shape=[2, 2], strides=[2, 2])  # d must stay plain
+    out = conv(c, 48, 24)                                  # a graph output: plain
+    return g.save(tmp_path / "bottleneck.onnx", [pooled, out]), g.feeds
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_padded_planes_match_ort(tmp_path, threads, batch):
+    path, feeds = bottleneck_net(tmp_path, batch)
+    pruned = tmp_path / "pruned.onnx"
+    shape = "x=%dx16x14x14" % batch
+    p = run("prune", str(path), "-o", str(pruned), "--method", "layer", "--sparsity", "0.9", "--input-shape", shape)
+    assert p.returncode == 0, p.stderr
+    env = {"FLOPCUT_SPARSE": "1"}
+    check_against_ort(pruned, feeds, tmp_path, threads=threads, env=env)
+    b = run("bench", str(pruned), "--input-shape", shape, "--iters", "1", "--warmup", "0", "--threads", str(threads),
+            "--format", "json", env=env)
+    assert b.returncode == 0, b.stderr
+    steps = json.loads(b.stdout)["steps"]
+    # every conv reads or writes a padded value (the last two read c); MaxPool's input stays plain
+    assert all(st["layout"] == "padded" for st in steps if st["op_type"] == "Conv"), steps
+    assert [st["layout"] for st in steps if st["op_type"] == "MaxPool"] == ["plain"], steps
+    # and without padded planes the same outputs come out
+    check_against_ort(pruned, feeds, tmp_path, threads=threads, env=dict(env, FC_NO_PADDED_PLANES="1"))

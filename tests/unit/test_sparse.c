@@ -270,6 +270,86 @@ static void test_sparse_block_choice(void) {
   free(w);
 }
 
+/* Planes strided apart (the runtime's padded layout): channel c of x, y and the residual at
+ * c·stride, with NaN in the gaps. The result must match the packed reference, no NaN may leak in
+ * from the input's gaps, and the output's gaps stay untouched. */
+static void run_strided_case(const conv_case *cc, int isa, int threads, int use_res, int layout, int64_t extra) {
+  fc_sparse_conv_desc d;
+  fc_sparse_conv_desc_init(&d);
+  d.cin = cc->cin, d.cout = cc->cout, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
+  d.stride_h = cc->sh, d.stride_w = cc->sw, d.dil_h = cc->dh, d.dil_w = cc->dw;
+  d.pad_t = cc->pt, d.pad_l = cc->pl, d.pad_b = cc->pb, d.pad_r = cc->pr;
+  d.isa = isa, d.threads = threads, d.layout = layout, d.act_lo = 0.0f;
+  int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
+  int64_t ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->kw - 1) - 1) / cc->sw + 1;
+  int64_t ip = cc->h * cc->w, op = oh * ow, kk = cc->cin * cc->kh * cc->kw;
+  d.in_cstride = (ip + 15) / 16 * 16 + extra;
+  d.out_cstride = (op + 15) / 16 * 16 + extra;
+  d.res_cstride = use_res == 2 ? 0 : d.out_cstride; /* 2: a packed residual beside a padded output */
+  int64_t rcs = d.res_cstride ? d.res_cstride : op;
+  float *w = rnd_buf(cc->cout * kk), *x = rnd_buf(cc->cin * ip), *bias = rnd_buf(cc->cout);
+  float *res = use_res ? rnd_buf(cc->cout * op) : NULL;
+  sparsify(w, cc->cout, kk, 0.8, 1);
+  float *want = malloc((size_t)(cc->cout * op) * sizeof(float));
+  fc_sparse_ref_conv(&d, x, w, bias, res, want);
+  float *xs = malloc((size_t)(cc->cin * d.in_cstride) * sizeof(float));
+  float *ys = malloc((size_t)(cc->cout * d.out_cstride) * sizeof(float));
+  float *rs = res ? malloc((size_t)(cc->cout * rcs) * sizeof(float)) : NULL;
+  for (int64_t i = 0; i < cc->cin * d.in_cstride; i++) xs[i] = NAN;
+  for (int64_t i = 0; i < cc->cout * d.out_cstride; i++) ys[i] = NAN;
+  for (int64_t c = 0; c < cc->cin; c++) memcpy(xs + c * d.in_cstride, x + c * ip, (size_t)ip * sizeof(float));
+  for (int64_t c = 0; rs && c < cc->cout * rcs; c++) rs[c] = NAN;
+  for (int64_t c = 0; rs && c < cc->cout; c++) memcpy(rs + c * rcs, res + c * op, (size_t)op * sizeof(float));
+  fc_sparse_conv *c = NULL;
+  fc_err err = {0};
+  CHECK(fc_sparse_conv_create(&d, w, bias, "t", &c, &err) == FC_OK);
+  if (c) {
+    void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
+    fc_sparse_conv_run(c, xs, rs, ys, sc);
+    int ok = 1, gaps = 1;
+    for (int64_t co = 0; co < cc->cout; co++) {
+      ok = ok && close_enough(ys + co * d.out_cstride, want + co * op, op);
+      for (int64_t i = op; i < d.out_cstride; i++) gaps = gaps && isnan(ys[co * d.out_cstride + i]);
+    }
+    CHECK(ok);
+    CHECK(gaps);
+    if (!ok || !gaps)
+      fprintf(stderr, "  strided case cin=%lld cout=%lld %lldx%lld k%lld s%lld: isa=%d threads=%d res=%d layout=%d\n",
+              (long long)cc->cin, (long long)cc->cout, (long long)cc->h, (long long)cc->w, (long long)cc->kh,
+              (long long)cc->sh, isa, threads, use_res, layout);
+    free(sc);
+    fc_sparse_conv_free(c);
+  }
+  free(w), free(x), free(bias), free(res), free(want), free(xs), free(ys), free(rs);
+}
+
+static void test_sparse_conv_channel_strides(void) {
+  static const conv_case extra_cases[] = {
+      {24, 40, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, /* ResNet-50 layer3's 196-pixel planes, in place */
+      {40, 24, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 49 pixels: a one-lane last vector */
+      {16, 12, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* 3×3 on padded planes (a layout copy) */
+      {12, 16, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, /* 3×3 stride 2 into 49-pixel planes */
+  };
+  rng_state = 0x5151c0ffee123457ull;
+  for (int isa = FC_ISA_SCALAR; isa <= FC_ISA_AVX512; isa++) {
+    if (!fc_cpu_supports((fc_isa)isa)) continue;
+    for (size_t ci = 0; ci < sizeof extra_cases / sizeof extra_cases[0]; ci++)
+      for (int v = 0; v < 6; v++)
+        run_strided_case(&extra_cases[ci], isa, 1 + v % 2, v % 3, v < 3 ? 0 : (int)(ci + (size_t)v) % 6, v == 5 ? 16 : 0);
+    for (size_t ci = 0; ci < sizeof conv_cases / sizeof conv_cases[0]; ci++)
+      run_strided_case(&conv_cases[ci], isa, 1 + (int)ci % 2, (int)ci % 3, (int)ci % 6, ci % 4 == 3 ? 16 : 0);
+  }
+  /* a stride shorter than a plane is refused */
+  fc_sparse_conv_desc d;
+  fc_sparse_conv_desc_init(&d);
+  float w[4] = {1, 1, 1, 1};
+  fc_sparse_conv *c = NULL;
+  fc_err err = {0};
+  d.cin = 2, d.cout = 2, d.in_h = 3, d.in_w = 3, d.in_cstride = 8;
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_ARG && !c);
+  CHECK(strstr(err.msg, "stride") != NULL);
+}
+
 static void test_sparse_bad_input(void) {
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
@@ -305,5 +385,6 @@ TEST_TABLE(fc_tests_sparse) = {
     {"depthwise_vs_ref", test_depthwise_vs_ref},
     {"sparse_block_choice", test_sparse_block_choice},
     {"sparse_bad_input", test_sparse_bad_input},
+    {"sparse_conv_channel_strides", test_sparse_conv_channel_strides},
     {NULL, NULL},
 };

@@ -18,7 +18,7 @@ typedef struct sparse_state {
   fc_dw dw;
   fc_sparse_conv *conv; /* Conv */
   fc_sparse_gemm *gemm; /* Gemm, MatMul, and a 1×1 Conv on a single pixel */
-  int64_t batch, x_img, y_img; /* Conv: images, and floats per input and output image */
+  int64_t batch, x_img, y_img, res_img; /* Conv: images, and floats per input, output and residual image */
   /* post-ops the microkernel applies itself: an Add of a full-shape operand (node input res_input)
    * then a clamp; any other chain runs afterwards through fc_post_ops_apply */
   int res_input;
@@ -31,6 +31,11 @@ typedef struct sparse_state {
 static fc_status decline(const fc_exec_node *en, fc_err *err, const char *why) {
   return fc_fail(err, FC_ERR_UNSUPPORTED, "node '%s' (%s): sparse kernel: %s", en->node->name, en->node->op_type, why);
 }
+
+static int in_layout(const fc_exec_node *en, int i) { return en->in_layout && i >= 0 ? en->in_layout[i] : FC_LAYOUT_PLAIN; }
+static int out_layout(const fc_exec_node *en) { return en->out_layout ? en->out_layout[0] : FC_LAYOUT_PLAIN; }
+/* Floats between channel planes of a value of hw pixels per plane stored in `layout`. */
+static int64_t plane_stride(int layout, int64_t hw) { return layout == FC_LAYOUT_PADDED ? fc_padded_plane(hw) : hw; }
 
 static int64_t post_numel(const fc_post_ops *po) {
   int64_t n = 1;
@@ -108,6 +113,10 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   en->state = s;
   st = fc_post_ops_read(en, 3, 1, &s->po, err);
   if (st) return st;
+  bool padded = out_layout(en) == FC_LAYOUT_PADDED;
+  for (int i = 0; i < en->node->n_inputs; i++) padded = padded || in_layout(en, i) == FC_LAYOUT_PADDED;
+  bool one_pixel = cp.k[0] == 1 && cp.k[1] == 1 && cp.in[0] == 1 && cp.in[1] == 1 && cp.out[0] == 1 && cp.out[1] == 1;
+  if (padded && (dw || one_pixel)) return decline(en, err, "padded planes only for a full convolution");
   if (dw) {
     fc_dw *k = &s->dw;
     s->is_dw = true;
@@ -123,7 +132,7 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
     snprintf(s->desc, sizeof s->desc, "depthwise nchw%s", s->generic_post ? " +post" : "");
     return FC_OK;
   }
-  if (cp.k[0] == 1 && cp.k[1] == 1 && cp.in[0] == 1 && cp.in[1] == 1 && cp.out[0] == 1 && cp.out[1] == 1) {
+  if (one_pixel) {
     /* a 1×1 conv on a 1×1 map (a squeeze-and-excitation block's FCs) is a matrix × vector product:
      * the pixel-vectorised conv kernel would use one lane in 16 (0.10 ms where oneDNN took 0.022 ms
      * in MobileNetV3); the Gemm path runs it as CSR rows with gathers */
@@ -142,13 +151,19 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   d.pad_t = cp.pad_b[0], d.pad_l = cp.pad_b[1], d.pad_b = cp.pad_e[0], d.pad_r = cp.pad_e[1];
   d.threads = en->threads > 0 ? en->threads : 1;
   plan_post_ops(s, 3, true, &d.act_lo, &d.act_hi);
+  if (padded && s->generic_post) return decline(en, err, "padded planes with post-ops the kernel does not fuse");
+  const int64_t ihw = cp.in[0] * cp.in[1], ohw = cp.out[0] * cp.out[1];
+  d.in_cstride = plane_stride(in_layout(en, 0), ihw);
+  d.out_cstride = plane_stride(out_layout(en), ohw);
+  d.res_cstride = plane_stride(in_layout(en, s->res_input), ohw);
   st = fc_sparse_conv_create(&d, w->data, b ? b->data : NULL, en->node->name, &s->conv, err);
   if (st) return st;
   if (s->conv->out_h != cp.out[0] || s->conv->out_w != cp.out[1])
     return decline(en, err, "output size disagrees with the inferred shape");
   s->batch = cp.n;
-  s->x_img = cp.ic * cp.in[0] * cp.in[1];
-  s->y_img = cp.oc * cp.out[0] * cp.out[1];
+  s->x_img = cp.ic * d.in_cstride;
+  s->y_img = cp.oc * d.out_cstride;
+  s->res_img = cp.oc * d.res_cstride;
   return finish_step(en, s, b != NULL);
 }
 
@@ -232,7 +247,7 @@ static void conv_run(const fc_exec_node *en, const fc_exec_io *io) {
     return;
   }
   for (int64_t n = 0; n < s->batch; n++)
-    fc_sparse_conv_run(s->conv, x + n * s->x_img, res ? res + n * s->y_img : NULL, y + n * s->y_img, io->scratch);
+    fc_sparse_conv_run(s->conv, x + n * s->x_img, res ? res + n * s->res_img : NULL, y + n * s->y_img, io->scratch);
   run_post(en, s, io);
 }
 
@@ -247,6 +262,13 @@ const fc_kernel fc_kernels_sparse[] = {
     {"MatMul", matmul_prepare, gemm_run, sparse_release, 0, sparse_describe},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
+
+bool fc_sparse_takes_padded(const fc_kernel *k, const fc_exec_node *en, int input) {
+  if (k != &fc_kernels_sparse[0] || !en->state) return false;
+  const sparse_state *s = en->state;
+  if (!s->conv || s->is_dw || s->generic_post) return false;
+  return input < 0 || input == 0 || input == s->res_input;
+}
 
 /* ---- the per-layer choice ------------------------------------------------------------------ */
 

@@ -2,6 +2,7 @@
  * scratch) once, then run without allocating. Knows nothing about graphs; the planner calls it. */
 #ifndef FC_KERNELS_SPARSE_SPARSE_H
 #define FC_KERNELS_SPARSE_SPARSE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "kernels/x86/cpu.h"
@@ -19,6 +20,11 @@ typedef struct fc_sparse_conv_desc {
                            0 = choose by cost; for tests and benchmarks */
   int threads;          /* threads a run uses (≥ 1) */
   int isa;              /* -1 = the best this CPU runs, else an fc_isa it supports */
+  /* Floats from one channel's plane to the next, for the input, the output and the residual: 0 =
+   * packed (in_h·in_w, out_h·out_w). The runtime pads planes of 14×14 or 7×7 pixels to a whole
+   * number of vectors (FC_LAYOUT_PADDED), so that a 1×1 layer's in-place loads and every output
+   * store are vector-aligned and threads splitting a plane's pixels share no cache line. */
+  int64_t in_cstride, out_cstride, res_cstride;
 } fc_sparse_conv_desc;
 
 typedef struct fc_sparse_conv fc_sparse_conv;
@@ -100,4 +106,8 @@ struct fc_graph;
 struct fc_node;
 const struct fc_kernel *fc_sparse_kernel_for(const struct fc_graph *g, const struct fc_node *n, int threads,
                                              int in_layout, struct fc_exec_node *prepared);
+/* Whether step (k, en), as prepared, could read its input `input` (or, input < 0, write its output)
+ * in FC_LAYOUT_PADDED: a sparse convolution, not depthwise or on one pixel, whose post-ops the
+ * microkernel fuses, reading that input as its x or its residual. */
+bool fc_sparse_takes_padded(const struct fc_kernel *k, const struct fc_exec_node *en, int input);
 #endif

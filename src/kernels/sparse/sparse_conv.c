@@ -82,12 +82,12 @@ static void direct_layout(fc_sparse_conv *c) {
   c->layout = 0;
   c->hq = d->in_h;
   c->wq = d->in_w;
-  c->plane_stride = c->ci_stride = p;
+  c->plane_stride = c->ci_stride = c->in_cs;
   c->nrc = c->ncc = 1;
   c->max_roff = c->max_coff = 0;
   c->out_direct = 1;
   c->q = p;
-  c->xbuf_floats = d->cin * p;
+  c->xbuf_floats = d->cin * c->in_cs;
 }
 
 /* Aligned phase planes need the AVX-512 shift kernel, one output channel per block and column
@@ -126,18 +126,23 @@ static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err)
     return fc_fail(err, FC_ERR_SHAPE, "%s: kernel (with dilation) larger than the padded input", name);
   c->out_h = (ph - span_h) / d->stride_h + 1;
   c->out_w = (pw - span_w) / d->stride_w + 1;
+  c->in_cs = d->in_cstride ? d->in_cstride : d->in_h * d->in_w;
+  c->out_cs = d->out_cstride ? d->out_cstride : c->out_h * c->out_w;
+  c->res_cs = d->res_cstride ? d->res_cstride : c->out_h * c->out_w;
+  if (c->in_cs < d->in_h * d->in_w || c->out_cs < c->out_h * c->out_w || c->res_cs < c->out_h * c->out_w ||
+      c->in_cs > lim * 64 || c->out_cs > lim * 64 || c->res_cs > lim * 64)
+    return fc_fail(err, FC_ERR_ARG, "%s: sparse conv channel strides shorter than a channel's plane", name);
   int isa = d->isa < 0 ? (int)fc_cpu_isa() : d->isa;
   if (isa > FC_ISA_AVX512 || !fc_cpu_supports((fc_isa)isa))
     return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: requested ISA %d is not available on this CPU", name, isa);
   c->isa = (fc_isa)isa;
   c->vw = fc_spmm_vw(c->isa);
 
-  int64_t p = d->in_h * d->in_w;
   int one = d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_t == 0 && d->pad_l == 0 &&
             d->pad_b == 0 && d->pad_r == 0;
   /* the input can be read in place (unless its rows are a multiple of 4 KB apart, which would
    * pile them onto the same few L1 sets); whether that beats an aligned copy is the cost model's call */
-  c->direct = one && (p * 4) % 4096 != 0 && d->layout != FC_SPARSE_SHIFT_PLANES &&
+  c->direct = one && (c->in_cs * 4) % 4096 != 0 && d->layout != FC_SPARSE_SHIFT_PLANES &&
               d->layout != FC_SPARSE_TAP_PLANES && d->layout != FC_SPARSE_PHASE_PLANES;
   if (c->direct) {
     direct_layout(c);

@@ -29,7 +29,7 @@ static void features(const fc_sparse_conv *c, int64_t cols, int r, int t_vec, in
   double tiles = (double)(c->q / tw);
   int64_t left = c->q % tw;
   if (left) tiles += (double)((left + c->vw - 1) / c->vw) / t_vec;
-  int aligned = c->direct ? c->q % c->vw == 0 : c->layout != FC_SPARSE_PHASE_PLANES;
+  int aligned = c->direct ? c->ci_stride % c->vw == 0 : c->layout != FC_SPARSE_PHASE_PLANES;
   int slot = (r == 1 ? 0 : r == 2 ? 2 : 4) + !aligned;
   f[slot] = (double)cols * tiles * t_vec / 4.0;
   /* the shift kernel sums shifted columns one vector wider: taps spread evenly over the shifts */

@@ -16,6 +16,7 @@ struct fc_sparse_conv {
   int vw, T, R;
   int64_t tw; /* tile width in floats: T · vw */
   int64_t out_h, out_w;
+  int64_t in_cs, out_cs, res_cs; /* channel strides of x, y and the residual (see the descriptor) */
   /* Input as the kernel reads it. direct: the input tensor itself (1×1, stride 1, no padding, rows
    * vector-aligned). Otherwise each input channel becomes nrc·ncc planes [hq][wq], plane (r, c)
    * holding padded input rows s_h·(i + rc_off[r]) + rc_phase[r] and columns

@@ -19,7 +19,7 @@
 FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci, int64_t i0,
                                            int64_t i1) {
   const fc_sparse_conv_desc *d = &c->d;
-  const float *src = x + ci * d->in_h * d->in_w;
+  const float *src = x + ci * c->in_cs;
   float *dst = xb + ci * c->ci_stride;
   const int64_t width = fc_sparse_is_phase(c->layout) ? c->wq : c->out_w, sw = d->stride_w;
   for (int64_t r = 0; r < c->nrc; r++)
@@ -79,7 +79,7 @@ typedef struct run_ctx {
   const fc_sparse_conv *c;
   const float *xs, *res;
   float *out;
-  int64_t out_stride;
+  int64_t out_stride, res_stride;
   char *scratch;
   float lo, hi;
 } run_ctx;
@@ -101,7 +101,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.out_stride = r->out_stride;
   a.res = r->res ? r->res + oq : NULL;
   a.store = c->out_scatter ? c->store + t * c->T : NULL;
-  a.res_stride = r->out_stride;
+  a.res_stride = r->res_stride;
   a.bias = c->bias;
   a.nvec = nv;
   a.rem = (int)rem;
@@ -144,13 +144,12 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
  * kernel could not). */
 static void compact_channel(const fc_sparse_conv *c, const float *yq, const float *res, float *y, int64_t co,
                             int64_t oh0, int64_t oh1) {
-  const int64_t ohw = c->out_h * c->out_w;
   const float lo = c->d.act_lo, hi = c->d.act_hi;
   for (int64_t oh = oh0; oh < oh1; oh++) {
     const float *src = yq + co * c->qpad + oh * c->wq;
-    float *dst = y + co * ohw + oh * c->out_w;
+    float *dst = y + co * c->out_cs + oh * c->out_w;
     if (res) {
-      const float *rr = res + co * ohw + oh * c->out_w;
+      const float *rr = res + co * c->res_cs + oh * c->out_w;
       for (int64_t ow = 0; ow < c->out_w; ow++) {
         float v = src[ow] + rr[ow];
         v = v < lo ? lo : v;
@@ -164,7 +163,7 @@ static void compact_channel(const fc_sparse_conv *c, const float *yq, const floa
 
 static void run_ctx_init(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch,
                          run_ctx *r) {
-  *r = (run_ctx){c, xs, NULL, y, c->out_h * c->out_w, scratch, c->d.act_lo, c->d.act_hi};
+  *r = (run_ctx){c, xs, NULL, y, c->out_cs, c->res_cs, scratch, c->d.act_lo, c->d.act_hi};
   if (c->out_direct || c->out_scatter) {
     r->res = res;
   } else {
