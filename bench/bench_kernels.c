@@ -180,8 +180,16 @@ static float *random_weights(const shape *s, double sp, int block) {
 }
 
 static void sparse_desc_layout(const shape *s, int threads, int block, int layout, fc_sparse_conv_desc *d);
-static void sparse_desc(const shape *s, int threads, int block, fc_sparse_conv_desc *d) {
+static int64_t out_pixels(const shape *s);
+/* Floats between channel planes of hw pixels: padded as the runtime stores values between sparse
+ * convs (FC_LAYOUT_PADDED: planes of 16 or more pixels that are not whole cache lines), unless
+ * --plain-planes. oneDNN likewise gets the layouts of its choice with reorders excluded. */
+static int64_t plane_floats(int64_t hw, int plain) { return plain || hw < 16 || hw % 16 == 0 ? hw : (hw + 15) / 16 * 16; }
+
+static void sparse_desc(const shape *s, int threads, int block, int plain, fc_sparse_conv_desc *d) {
   sparse_desc_layout(s, threads, block, 0, d);
+  d->in_cstride = plane_floats(s->h * s->w, plain);
+  d->out_cstride = plane_floats(out_pixels(s), plain);
 }
 
 static void sparse_desc_layout(const shape *s, int threads, int block, int layout, fc_sparse_conv_desc *d) {
@@ -197,6 +205,7 @@ static void sparse_desc_layout(const shape *s, int threads, int block, int layou
 
 typedef struct opts {
   int threads, reps, block, pattern_block;
+  int plain_planes; /* 1: channel planes packed even where the runtime pads them */
   double rot_mb, min_time;
   const char *only, *calib;
   double sps[16];
@@ -212,11 +221,13 @@ static int64_t out_pixels(const shape *s) {
  * largest output magnitude. */
 static double check(const shape *s, const opts *o) {
   fc_sparse_conv_desc d;
-  sparse_desc(s, o->threads, o->block, &d);
+  sparse_desc(s, o->threads, o->block, o->plain_planes, &d);
   float *w = random_weights(s, 0.9, o->pattern_block), *bias = frand_buf((size_t)s->cout);
-  float *x = frand_buf((size_t)(s->cin * s->h * s->w));
-  size_t n = (size_t)(s->cout * out_pixels(s));
-  float *want = frand_buf(n), *got = frand_buf(n);
+  const int64_t ip = s->h * s->w, op = out_pixels(s);
+  float *x = frand_buf((size_t)(s->cin * ip)), *xs = frand_buf((size_t)(s->cin * d.in_cstride));
+  for (int64_t c = 0; c < s->cin; c++) memcpy(xs + c * d.in_cstride, x + c * ip, (size_t)ip * sizeof(float));
+  size_t n = (size_t)(s->cout * op);
+  float *want = frand_buf(n), *got = frand_buf((size_t)(s->cout * d.out_cstride));
   fc_sparse_conv *c;
   fc_err err = {0};
   if (fc_sparse_conv_create(&d, w, bias, s->name, &c, &err) != FC_OK) {
@@ -225,13 +236,14 @@ static double check(const shape *s, const opts *o) {
   }
   void *sc = NULL;
   if (posix_memalign(&sc, 64, fc_sparse_conv_scratch_bytes(c) + 64)) exit(1);
-  fc_sparse_conv_run(c, x, NULL, got, sc);
+  fc_sparse_conv_run(c, xs, NULL, got, sc);
   fc_sparse_ref_conv(&d, x, w, bias, NULL, want);
   double mx = 1e-30, e = 0;
   for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
-  for (size_t i = 0; i < n; i++) e = fmax(e, fabs(want[i] - got[i]));
+  for (int64_t co = 0; co < s->cout; co++)
+    for (int64_t i = 0; i < op; i++) e = fmax(e, fabs(want[co * op + i] - got[co * d.out_cstride + i]));
   fc_sparse_conv_free(c);
-  free(sc), free(w), free(bias), free(x), free(want), free(got);
+  free(sc), free(w), free(bias), free(x), free(xs), free(want), free(got);
   return e / mx;
 }
 
@@ -251,7 +263,7 @@ static void bench_shape(const shape *s, const opts *o) {
   for (int si = 0; si < o->nsp; si++) {
     double sp = o->sps[si];
     fc_sparse_conv_desc d;
-    sparse_desc(s, o->threads, o->block, &d);
+    sparse_desc(s, o->threads, o->block, o->plain_planes, &d);
     /* sets for the rotation: each packed from its own weights */
     int64_t nnz = 0;
     sparse_set sets[64];
@@ -268,8 +280,8 @@ static void bench_shape(const shape *s, const opts *o) {
       }
       fc_sparse_conv_info(ss->c, &info);
       if (nrot == 0) nnz = info.nnz;
-      ss->x = frand_buf((size_t)(s->cin * s->h * s->w));
-      ss->y = frand_buf((size_t)(s->cout * p));
+      ss->x = frand_buf((size_t)(s->cin * d.in_cstride));
+      ss->y = frand_buf((size_t)(s->cout * d.out_cstride));
       if (posix_memalign(&ss->scratch, 64, fc_sparse_conv_scratch_bytes(ss->c) + 64)) exit(1);
       memset(ss->scratch, 0, fc_sparse_conv_scratch_bytes(ss->c));
       bytes += (double)info.packed * 8 + (double)(s->cin * s->h * s->w + s->cout * p) * 4;
@@ -439,8 +451,10 @@ static void calibrate(const opts *o) {
 static void usage(void) {
   fprintf(stderr, "usage: bench_kernels [--threads N] [--rotate-mb MB] [--reps N] [--min-time S] [--block R]\n"
                   "                     [--pattern-block R] [--shape SUBSTRING | --conv COUT,CIN,H,W,K[,STRIDE]]\n"
-                  "                     [--sparsity 0.5,0.7,...] [--clock wall|cpu] [--calib FILE.csv]\n"
-                  "  --conv: one layer shape of your own (square K×K kernel, padding K/2, stride 1 by default)\n");
+                  "                     [--sparsity 0.5,0.7,...] [--clock wall|cpu] [--calib FILE.csv] [--plain-planes]\n"
+                  "  --conv: one layer shape of your own (square K×K kernel, padding K/2, stride 1 by default)\n"
+                  "  --plain-planes: keep 196- and 49-pixel channel planes packed; by default the sparse side gets\n"
+                  "                  them padded to a cache line, as the runtime stores them between sparse convs\n");
   exit(2);
 }
 
@@ -457,7 +471,7 @@ static int parse_conv(const char *v, shape *s, char *buf, size_t n) {
 }
 
 int main(int argc, char **argv) {
-  opts o = {1, 21, 0, 1, 16.0, 0.25, NULL, NULL, {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}, 6};
+  opts o = {1, 21, 0, 1, 0, 16.0, 0.25, NULL, NULL, {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}, 6};
   shape custom;
   char custom_name[96];
   int have_custom = 0;
@@ -471,6 +485,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--pattern-block") && v) o.pattern_block = atoi(v), i++;
     else if (!strcmp(a, "--shape") && v) o.only = v, i++;
     else if (!strcmp(a, "--calib") && v) o.calib = v, i++;
+    else if (!strcmp(a, "--plain-planes")) o.plain_planes = 1;
     else if (!strcmp(a, "--conv") && v) {
       if (!parse_conv(v, &custom, custom_name, sizeof custom_name)) {
         fprintf(stderr, "bench_kernels: --conv wants COUT,CIN,H,W,K[,STRIDE] (positive, K <= 15), got '%s'\n", v);
@@ -488,11 +503,12 @@ int main(int argc, char **argv) {
   if (o.threads > 1) clock_id = CLOCK_MONOTONIC;
   omp_set_num_threads(o.threads);
   fc_sparse_conv_desc d0;
-  sparse_desc(&shapes[0], 1, 0, &d0);
+  sparse_desc(&shapes[0], 1, 0, 1, &d0);
   printf("flopcut sparse kernels vs oneDNN dense: %d thread(s), isa %s, buffers rotate through >= %.0f MB, "
-         "pattern blocks of %d, times are medians of interleaved calls (%s clock)\n\n",
+         "pattern blocks of %d, times are medians of interleaved calls (%s clock); sparse channel planes %s\n\n",
          o.threads, fc_isa_name(fc_cpu_isa()), o.rot_mb, o.pattern_block,
-         clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU");
+         clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU",
+         o.plain_planes ? "packed (--plain-planes)" : "padded to a cache line as the runtime stores them (196 -> 208, 49 -> 64 floats)");
   if (o.calib) {
     calibrate(&o);
     return 0;
