@@ -357,6 +357,41 @@ static fc_status pack(fc_sparse_conv *c, const float *w, const char *name, fc_er
   return FC_OK;
 }
 
+/* The pieces of each column class's plane rows for the AVX-512 layout (see fc_row_chunk), when the
+ * rows fit FC_ROW_CHUNKS vectors and the column stride is 1 or 2; c->row_chunks stays NULL else. */
+static fc_status plan_row_chunks(fc_sparse_conv *c) {
+  const fc_sparse_conv_desc *d = &c->d;
+  const int64_t sw = d->stride_w;
+  if (c->direct || c->isa != FC_ISA_AVX512 || sw > 2 || c->wq > 16 * FC_ROW_CHUNKS) return FC_OK;
+  c->nrow_chunks = (int)((c->wq + 15) / 16);
+  c->row_chunks = fc_calloc((size_t)(c->ncc * FC_ROW_CHUNKS), sizeof(fc_row_chunk));
+  if (!c->row_chunks) return FC_ERR_NOMEM;
+  const int64_t width = fc_sparse_is_phase(c->layout) ? c->wq : c->out_w;
+  for (int64_t cc = 0; cc < c->ncc; cc++) {
+    /* plane column j holds input column sw·j + c0 where that lies in [0, in_w) (as prepare_channel) */
+    const int64_t c0 = sw * c->cc_off[cc] + c->cc_phase[cc] - d->pad_l;
+    int64_t j0 = 0, j1 = width;
+    while (j0 < j1 && sw * j0 + c0 < 0) j0++;
+    while (j1 > j0 && sw * (j1 - 1) + c0 >= d->in_w) j1--;
+    for (int k = 0; k < c->nrow_chunks; k++) {
+      fc_row_chunk *ch = &c->row_chunks[cc * FC_ROW_CHUNKS + k];
+      const int64_t jb = 16 * (int64_t)k, js = j0 > jb ? j0 : jb, je = j1 < jb + 16 ? j1 : jb + 16;
+      for (int l = 0; l < 16; l++)
+        if (jb + l < c->wq) ch->mstore |= (uint16_t)(1u << l);
+      if (je <= js) continue; /* padding only */
+      ch->src_off = (int32_t)(sw * js + c0);
+      for (int64_t j = js; j < je; j++) {
+        ch->mdata |= (uint16_t)(1u << (j - jb));
+        ch->idx[j - jb] = (int32_t)(sw * (j - js));
+      }
+      const int64_t need = sw * (je - 1 - js) + 1; /* floats read, at most 31 */
+      ch->mlo = need >= 16 ? (uint16_t)0xffff : (uint16_t)((1u << need) - 1u);
+      ch->mhi = need > 16 ? (uint16_t)((1u << (need - 16)) - 1u) : (uint16_t)0;
+    }
+  }
+  return FC_OK;
+}
+
 /* A block of several output channels wins only below this share of the one-channel prediction. */
 #define BLOCK_MARGIN 0.85
 
@@ -459,6 +494,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   }
   c->out_scatter = fc_sparse_scatters(c);
   st = c->out_scatter ? plan_store_runs(c) : FC_OK;
+  if (st == FC_OK) st = plan_row_chunks(c);
   if (st != FC_OK) {
     fc_sparse_conv_free(c);
     return fc_fail(err, st, st == FC_ERR_NOMEM ? "%s: out of memory" : "%s: output rows too short to store by runs", name);
@@ -492,7 +528,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
 void fc_sparse_conv_free(fc_sparse_conv *c) {
   if (!c) return;
   free(c->seg_pair), free(c->seg_col), free(c->pair_co), free(c->pair_n), free(c->vals), free(c->offs);
-  free(c->bias), free(c->tile_q), free(c->pair_cls), free(c->store);
+  free(c->bias), free(c->tile_q), free(c->pair_cls), free(c->store), free(c->row_chunks);
   free(c);
 }
 

@@ -10,6 +10,17 @@
 #define FC_SPARSE_L1_BUDGET (24 * 1024)
 #define FC_SPARSE_L1_BUDGET_TAPS (36 * 1024)
 
+/* One 16-lane piece of a plane row for the AVX-512 layout (layout_avx512.c): lanes mstore of the
+ * piece are written, lane l in mdata from input-row float src_off + idx[l], every other lane zero;
+ * the two source vectors at src_off are loaded under mlo and mhi, so nothing outside the input row
+ * is read. The same for every plane of one column class and every channel: planned once. */
+#define FC_ROW_CHUNKS 2
+typedef struct fc_row_chunk {
+  int32_t src_off;
+  uint16_t mlo, mhi, mdata, mstore;
+  int32_t idx[16];
+} fc_row_chunk;
+
 struct fc_sparse_conv {
   fc_sparse_conv_desc d;
   fc_isa isa;
@@ -37,6 +48,10 @@ struct fc_sparse_conv {
   int64_t rc_phase[64], rc_off[64], cc_phase[64], cc_off[64];
   int64_t hq, wq, plane_stride, ci_stride, xbuf_floats;
   int64_t max_roff, max_coff; /* largest row / column offset a tap adds to its window */
+  /* AVX-512 rows of at most FC_ROW_CHUNKS vectors at column stride 1 or 2: the pieces of a row of
+   * column class cc at row_chunks[cc·FC_ROW_CHUNKS], nrow_chunks of them; NULL otherwise */
+  fc_row_chunk *row_chunks;
+  int nrow_chunks;
   /* Output pixel q = oh·wq + ow. out_direct: wq == out_w, so the kernel writes y itself; else it
    * writes yq [cout][qpad] and a pass drops the wq - out_w extra columns. */
   int out_direct;
@@ -84,6 +99,12 @@ static inline int fc_sparse_scatters(const fc_sparse_conv *c) {
 static inline int fc_sparse_is_phase(int layout) {
   return layout == FC_SPARSE_PHASE_PLANES || layout == FC_SPARSE_ALIGNED_PHASE;
 }
+#ifdef FC_HAVE_X86_KERNELS
+/* Rows [i0, i1) of one plane: row i from input row stride_h·i + ih0 (zero when outside the image)
+ * of channel src by the nch pieces ch (AVX-512F). */
+void fc_layout_rows_avx512(float *pl, int64_t wq, int64_t i0, int64_t i1, const float *src, int64_t in_h,
+                           int64_t in_w, int64_t stride_h, int64_t ih0, const fc_row_chunk *ch, int nch);
+#endif
 /* fc_sparse_conv_run without its layout phase: xs is already in the kernel's layout (the input
  * itself when direct, else channel ci at ci·ci_stride, as the scratch's input buffer would hold). */
 void fc_sparse_conv_run_prepared(const fc_sparse_conv *c, const float *xs, const float *res, float *y, void *scratch);

@@ -14,6 +14,7 @@
 #define SIMD_LOOP _Pragma("omp simd")
 /* plane rows up to this many floats are laid out by the short-row path */
 #define SHORT_ROW 32
+
 /* The planes of channel ci: plane (r, c)[i][j] = padded input [s_h·(i + rc_off) + rc_phase]
  * [s_w·(j + cc_off) + cc_phase] for j below the plane's data width; zero beyond. */
 FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float *x, float *xb, int64_t ci, int64_t i0,
@@ -25,6 +26,15 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
   for (int64_t r = 0; r < c->nrc; r++)
     for (int64_t cc = 0; cc < c->ncc; cc++) {
       float *pl = dst + (r * c->ncc + cc) * c->plane_stride;
+#ifdef FC_HAVE_X86_KERNELS
+      if (c->row_chunks) {
+        fc_layout_rows_avx512(pl, c->wq, i0, i1, src, d->in_h, d->in_w, d->stride_h,
+                              d->stride_h * c->rc_off[r] + c->rc_phase[r] - d->pad_t,
+                              c->row_chunks + cc * FC_ROW_CHUNKS, c->nrow_chunks);
+        if (i1 == c->hq) memset(pl + c->hq * c->wq, 0, (size_t)(c->plane_stride - c->hq * c->wq) * sizeof(float));
+        continue;
+      }
+#endif
       /* columns j whose input column s_w·(j + cc_off) + cc_phase - pad_l lies inside [0, in_w) */
       int64_t c0 = sw * c->cc_off[cc] + c->cc_phase[cc] - d->pad_l;
       int64_t j0 = 0, j1 = width;
