@@ -6,8 +6,12 @@
 #include "kernels/sparse/spmm.h"
 
 /* Bytes of L1 one chunk of input rows may occupy per pixel tile (48 KB L1d here: the rest holds
- * partial sums and the weight stream). */
-#define FC_SPARSE_L1_BUDGET (24 * 1024)
+ * partial sums and the weight stream). 1×1 layers: 32 KB since their 14×14 and 7×7 planes are
+ * padded to whole lines (padded_planes.c); at 24 KB a block visit got ~10 nonzeros at 90 %.
+ * ResNet-50 90 %, old and new library in one process, both orders: 0.967 / 1/1.010 of the time
+ * at 1 thread, 0.967 / 1/1.042 at 2 (layer2-3 1×1 layers 3-6 % faster, layer1's 56×56 ones
+ * ±2 %); MobileNetV2 ±1 %; 40 and 48 KB were no better. */
+#define FC_SPARSE_L1_BUDGET (32 * 1024)
 #define FC_SPARSE_L1_BUDGET_TAPS (36 * 1024)
 
 /* One 16-lane piece of a plane row for the AVX-512 layout (layout_avx512.c): lanes mstore of the
