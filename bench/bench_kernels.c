@@ -345,8 +345,9 @@ static void bench_shape(const shape *s, const opts *o) {
   if (be < 0 && o->nsp >= 2 && sp_t[0] < dense_t && sp_t[1] < sp_t[0]) {
     double d0 = 1 - o->sps[0], d1 = 1 - o->sps[1];
     be = 1 - (d0 + (dense_t - sp_t[0]) * (d1 - d0) / (sp_t[1] - sp_t[0]));
-    if (be < 0) be = 0;
     extrap = 1;
+    /* a line through two noisy points says little far below them: "below" the lowest instead */
+    if (be < o->sps[0] - 0.2) be = -1, extrap = 0;
   }
   int faster_everywhere = 1;
   double sp_min = 1, sp_max = 0;

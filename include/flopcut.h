@@ -116,7 +116,8 @@ typedef struct fc_plan_step_info {
   const char *op_type;  /* ONNX op type, or "fc.ToNHWC"/"fc.ToPlain" for layout conversions */
   const char *fused;    /* ops folded into this step ("BatchNormalization+Relu"), "" if none */
   const char *kernel;   /* the implementation, when the kernel says ("brgconv:avx512_core"), else "" */
-  const char *layout;   /* "nhwc" when the step reads or writes channels-last data, else "plain" */
+  const char *layout;   /* "nhwc" when the step reads or writes channels-last data, "padded" when it
+                           reads or writes NCHW with cache-line-padded channel planes, else "plain" */
   int64_t macs, flops;  /* of the step's node, fused ops excluded */
   int64_t nonzero_macs;  /* MACs that touch a nonzero weight (= macs without a constant weight) */
 } fc_plan_step_info;
