@@ -235,7 +235,7 @@ static void nhwc_layouts(const fc_plan *p, const fc_node *n, bool conv, uint8_t 
   }
 }
 
-fc_status fc_plan_prepare_step(fc_plan *p, fc_step *s, fc_err *err) {
+static fc_status prepare_step(fc_plan *p, fc_step *s, fc_err *err) {
   s->en.g = p->g;
   s->en.threads = p->threads;
   s->en.in_layout = s->in_layout;
@@ -366,7 +366,7 @@ static fc_status plan_node(fc_plan *p, int ni, fc_err *err) {
     s->prepared = true;
     return FC_OK;
   }
-  return fc_plan_prepare_step(p, s, err);
+  return prepare_step(p, s, err);
 }
 
 /* ---- arena --------------------------------------------------------------------------------- */
@@ -561,7 +561,7 @@ fc_status fc_plan_create(fc_ctx *ctx, const fc_model *model, const fc_plan_optio
     fc_step *stp = &p->steps[s];
     if (stp->own_node) {
       stp->en.node = stp->own_node;
-      st = fc_plan_prepare_step(p, stp, err);
+      st = prepare_step(p, stp, err);
     }
     const fc_node *n = stp->en.node;
     stp->in = fc_calloc((size_t)n->n_inputs + 1, sizeof(void *));

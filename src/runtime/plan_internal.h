@@ -39,10 +39,8 @@ struct fc_plan {
   int *out_src;          /* per graph output: the value holding it in plain layout */
 };
 
-/* (Re)prepares a step's kernel for its node and layouts (plan.c). */
-fc_status fc_plan_prepare_step(fc_plan *p, fc_step *s, fc_err *err);
 /* Stores values between sparse convolutions in padded planes where every reader takes them, and
- * prepares those steps again (padded_planes.c). Before lifetimes and the arena. */
+ * adapts those steps to them (padded_planes.c). Before lifetimes and the arena. */
 fc_status fc_plan_pad_planes(fc_plan *p, fc_err *err);
 
 /* Runs every step (timing each into step_ms when not NULL). */

@@ -273,7 +273,8 @@ static void test_sparse_block_choice(void) {
 /* Planes strided apart (the runtime's padded layout): channel c of x, y and the residual at
  * c·stride, with NaN in the gaps. The result must match the packed reference, no NaN may leak in
  * from the input's gaps, and the output's gaps stay untouched. */
-static void run_strided_case(const conv_case *cc, int isa, int threads, int use_res, int layout, int64_t extra) {
+static void run_strided_case(const conv_case *cc, int isa, int threads, int use_res, int layout, int64_t extra,
+                             int late) {
   fc_sparse_conv_desc d;
   fc_sparse_conv_desc_init(&d);
   d.cin = cc->cin, d.cout = cc->cout, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
@@ -302,7 +303,18 @@ static void run_strided_case(const conv_case *cc, int isa, int threads, int use_
   for (int64_t c = 0; rs && c < cc->cout; c++) memcpy(rs + c * rcs, res + c * op, (size_t)op * sizeof(float));
   fc_sparse_conv *c = NULL;
   fc_err err = {0};
-  CHECK(fc_sparse_conv_create(&d, w, bias, "t", &c, &err) == FC_OK);
+  if (late) { /* planned packed, then given the strides (what the runtime's planner does) */
+    fc_sparse_conv_desc packed = d;
+    packed.in_cstride = packed.out_cstride = packed.res_cstride = 0;
+    CHECK(fc_sparse_conv_create(&packed, w, bias, "t", &c, &err) == FC_OK);
+    if (c) CHECK(fc_sparse_conv_set_strides(c, d.in_cstride, d.out_cstride, d.res_cstride, "t", &err) == FC_OK);
+    /* a 1×1 conv planned with a copy (misaligned planes) reads the padded planes in place */
+    fc_sparse_info info;
+    if (c) fc_sparse_conv_info(c, &info);
+    if (c && layout == 0 && cc->kh == 1 && cc->kw == 1 && cc->sh == 1 && cc->sw == 1) CHECK(info.layout == 0);
+  } else {
+    CHECK(fc_sparse_conv_create(&d, w, bias, "t", &c, &err) == FC_OK);
+  }
   if (c) {
     void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
     fc_sparse_conv_run(c, xs, rs, ys, sc);
@@ -314,9 +326,9 @@ static void run_strided_case(const conv_case *cc, int isa, int threads, int use_
     CHECK(ok);
     CHECK(gaps);
     if (!ok || !gaps)
-      fprintf(stderr, "  strided case cin=%lld cout=%lld %lldx%lld k%lld s%lld: isa=%d threads=%d res=%d layout=%d\n",
+      fprintf(stderr, "  strided case cin=%lld cout=%lld %lldx%lld k%lld s%lld: isa=%d threads=%d res=%d layout=%d late=%d\n",
               (long long)cc->cin, (long long)cc->cout, (long long)cc->h, (long long)cc->w, (long long)cc->kh,
-              (long long)cc->sh, isa, threads, use_res, layout);
+              (long long)cc->sh, isa, threads, use_res, layout, late);
     free(sc);
     fc_sparse_conv_free(c);
   }
@@ -329,15 +341,19 @@ static void test_sparse_conv_channel_strides(void) {
       {40, 24, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},   /* 49 pixels: a one-lane last vector */
       {16, 12, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* 3×3 on padded planes (a layout copy) */
       {12, 16, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, /* 3×3 stride 2 into 49-pixel planes */
+      {64, 512, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* planned with an aligned copy, then read in place */
   };
   rng_state = 0x5151c0ffee123457ull;
   for (int isa = FC_ISA_SCALAR; isa <= FC_ISA_AVX512; isa++) {
     if (!fc_cpu_supports((fc_isa)isa)) continue;
     for (size_t ci = 0; ci < sizeof extra_cases / sizeof extra_cases[0]; ci++)
       for (int v = 0; v < 6; v++)
-        run_strided_case(&extra_cases[ci], isa, 1 + v % 2, v % 3, v < 3 ? 0 : (int)(ci + (size_t)v) % 6, v == 5 ? 16 : 0);
+        for (int late = 0; late < 2; late++)
+          run_strided_case(&extra_cases[ci], isa, 1 + v % 2, v % 3, v < 3 ? 0 : (int)(ci + (size_t)v) % 6, v == 5 ? 16 : 0,
+                           late);
     for (size_t ci = 0; ci < sizeof conv_cases / sizeof conv_cases[0]; ci++)
-      run_strided_case(&conv_cases[ci], isa, 1 + (int)ci % 2, (int)ci % 3, (int)ci % 6, ci % 4 == 3 ? 16 : 0);
+      run_strided_case(&conv_cases[ci], isa, 1 + (int)ci % 2, (int)ci % 3, (int)ci % 6, ci % 4 == 3 ? 16 : 0,
+                       (int)ci % 2);
   }
   /* a stride shorter than a plane is refused */
   fc_sparse_conv_desc d;
@@ -348,6 +364,11 @@ static void test_sparse_conv_channel_strides(void) {
   d.cin = 2, d.cout = 2, d.in_h = 3, d.in_w = 3, d.in_cstride = 8;
   CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_ERR_ARG && !c);
   CHECK(strstr(err.msg, "stride") != NULL);
+  d.in_cstride = 0;
+  fc_err_clear(&err);
+  CHECK(fc_sparse_conv_create(&d, w, NULL, "n", &c, &err) == FC_OK && c);
+  if (c) CHECK(fc_sparse_conv_set_strides(c, 0, 7, 0, "n", &err) == FC_ERR_ARG);
+  fc_sparse_conv_free(c);
 }
 
 static void test_sparse_bad_input(void) {

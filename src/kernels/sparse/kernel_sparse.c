@@ -19,6 +19,7 @@ typedef struct sparse_state {
   fc_sparse_conv *conv; /* Conv */
   fc_sparse_gemm *gemm; /* Gemm, MatMul, and a 1×1 Conv on a single pixel */
   int64_t batch, x_img, y_img, res_img; /* Conv: images, and floats per input, output and residual image */
+  int64_t ic, oc, ihw, ohw;             /* Conv: channels and pixels per plane, in and out */
   /* post-ops the microkernel applies itself: an Add of a full-shape operand (node input res_input)
    * then a clamp; any other chain runs afterwards through fc_post_ops_apply */
   int res_input;
@@ -36,6 +37,18 @@ static int in_layout(const fc_exec_node *en, int i) { return en->in_layout && i 
 static int out_layout(const fc_exec_node *en) { return en->out_layout ? en->out_layout[0] : FC_LAYOUT_PLAIN; }
 /* Floats between channel planes of a value of hw pixels per plane stored in `layout`. */
 static int64_t plane_stride(int layout, int64_t hw) { return layout == FC_LAYOUT_PADDED ? fc_padded_plane(hw) : hw; }
+
+/* The conv's channel strides from the step's layouts (plain or padded planes), and the image strides. */
+static fc_status apply_strides(const fc_exec_node *en, sparse_state *s, fc_err *err) {
+  const int64_t in_cs = plane_stride(in_layout(en, 0), s->ihw), out_cs = plane_stride(out_layout(en), s->ohw),
+                res_cs = plane_stride(in_layout(en, s->res_input), s->ohw);
+  fc_status st = fc_sparse_conv_set_strides(s->conv, in_cs, out_cs, res_cs, en->node->name, err);
+  if (st) return st;
+  s->x_img = s->ic * in_cs;
+  s->y_img = s->oc * out_cs;
+  s->res_img = s->oc * res_cs;
+  return FC_OK;
+}
 
 static int64_t post_numel(const fc_post_ops *po) {
   int64_t n = 1;
@@ -152,19 +165,14 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   d.threads = en->threads > 0 ? en->threads : 1;
   plan_post_ops(s, 3, true, &d.act_lo, &d.act_hi);
   if (padded && s->generic_post) return decline(en, err, "padded planes with post-ops the kernel does not fuse");
-  const int64_t ihw = cp.in[0] * cp.in[1], ohw = cp.out[0] * cp.out[1];
-  d.in_cstride = plane_stride(in_layout(en, 0), ihw);
-  d.out_cstride = plane_stride(out_layout(en), ohw);
-  d.res_cstride = plane_stride(in_layout(en, s->res_input), ohw);
   st = fc_sparse_conv_create(&d, w->data, b ? b->data : NULL, en->node->name, &s->conv, err);
   if (st) return st;
   if (s->conv->out_h != cp.out[0] || s->conv->out_w != cp.out[1])
     return decline(en, err, "output size disagrees with the inferred shape");
   s->batch = cp.n;
-  s->x_img = cp.ic * d.in_cstride;
-  s->y_img = cp.oc * d.out_cstride;
-  s->res_img = cp.oc * d.res_cstride;
-  return finish_step(en, s, b != NULL);
+  s->ic = cp.ic, s->oc = cp.oc, s->ihw = cp.in[0] * cp.in[1], s->ohw = cp.out[0] * cp.out[1];
+  st = apply_strides(en, s, err);
+  return st ? st : finish_step(en, s, b != NULL);
 }
 
 /* Y[m, n] for Gemm (C a bias vector or scalar) and MatMul (a constant 2-D right operand). */
@@ -262,6 +270,16 @@ const fc_kernel fc_kernels_sparse[] = {
     {"MatMul", matmul_prepare, gemm_run, sparse_release, 0, sparse_describe},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
+
+fc_status fc_sparse_relayout(fc_exec_node *en, fc_err *err) {
+  sparse_state *s = en->state;
+  fc_status st = apply_strides(en, s, err);
+  if (st) return st;
+  fc_sparse_info info;
+  fc_sparse_conv_info(s->conv, &info); /* the input may now be read in place: relabel */
+  describe_common(s, &info);
+  return FC_OK;
+}
 
 bool fc_sparse_takes_padded(const fc_kernel *k, const fc_exec_node *en, int input) {
   if (k != &fc_kernels_sparse[0] || !en->state) return false;

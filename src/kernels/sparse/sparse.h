@@ -42,6 +42,10 @@ void fc_sparse_conv_desc_init(fc_sparse_conv_desc *d);
 fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, const float *bias, const char *name,
                                 fc_sparse_conv **out, fc_err *err);
 void fc_sparse_conv_free(fc_sparse_conv *c);
+/* Changes a planned conv's channel strides (as in the descriptor, 0 = packed) without planning it
+ * again: only the offsets of an input read in place depend on them, and those are rescaled. */
+fc_status fc_sparse_conv_set_strides(fc_sparse_conv *c, int64_t in_cstride, int64_t out_cstride, int64_t res_cstride,
+                                     const char *name, fc_err *err);
 /* Bytes of 64-byte-aligned scratch one run needs (for the planned thread count). */
 size_t fc_sparse_conv_scratch_bytes(const fc_sparse_conv *c);
 /* One image: y = clamp(conv(x, w) + bias + res). res (same shape as y) may be NULL. x, res and y
@@ -110,4 +114,7 @@ const struct fc_kernel *fc_sparse_kernel_for(const struct fc_graph *g, const str
  * in FC_LAYOUT_PADDED: a sparse convolution, not depthwise or on one pixel, whose post-ops the
  * microkernel fuses, reading that input as its x or its residual. */
 bool fc_sparse_takes_padded(const struct fc_kernel *k, const struct fc_exec_node *en, int input);
+/* After the planner changed the layouts (en->in_layout / out_layout) of a step for which
+ * fc_sparse_takes_padded held: adapts the prepared conv to them without packing it again. */
+fc_status fc_sparse_relayout(struct fc_exec_node *en, fc_err *err);
 #endif

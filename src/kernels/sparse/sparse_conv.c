@@ -107,6 +107,22 @@ static int aligned_phase_possible(const fc_sparse_conv *c) {
 #endif
 }
 
+/* The channel strides (0 = packed) into c->in_cs, out_cs, res_cs; out_h, out_w must be set. */
+static fc_status resolve_strides(fc_sparse_conv *c, int64_t in_cs, int64_t out_cs, int64_t res_cs, const char *name,
+                                 fc_err *err) {
+  const fc_sparse_conv_desc *d = &c->d;
+  const int64_t ip = d->in_h * d->in_w, op = c->out_h * c->out_w, lim = (int64_t)1 << 30;
+  in_cs = in_cs ? in_cs : ip;
+  out_cs = out_cs ? out_cs : op;
+  res_cs = res_cs ? res_cs : op;
+  if (in_cs < ip || out_cs < op || res_cs < op)
+    return fc_fail(err, FC_ERR_ARG, "%s: sparse conv channel strides shorter than a channel's plane", name);
+  if (in_cs > lim || out_cs > lim || res_cs > lim)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv channel strides beyond the supported range", name);
+  c->in_cs = in_cs, c->out_cs = out_cs, c->res_cs = res_cs;
+  return FC_OK;
+}
+
 /* Geometry and layout; everything that does not depend on the weights. */
 static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err) {
   const fc_sparse_conv_desc *d = &c->d;
@@ -126,12 +142,8 @@ static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err)
     return fc_fail(err, FC_ERR_SHAPE, "%s: kernel (with dilation) larger than the padded input", name);
   c->out_h = (ph - span_h) / d->stride_h + 1;
   c->out_w = (pw - span_w) / d->stride_w + 1;
-  c->in_cs = d->in_cstride ? d->in_cstride : d->in_h * d->in_w;
-  c->out_cs = d->out_cstride ? d->out_cstride : c->out_h * c->out_w;
-  c->res_cs = d->res_cstride ? d->res_cstride : c->out_h * c->out_w;
-  if (c->in_cs < d->in_h * d->in_w || c->out_cs < c->out_h * c->out_w || c->res_cs < c->out_h * c->out_w ||
-      c->in_cs > lim * 64 || c->out_cs > lim * 64 || c->res_cs > lim * 64)
-    return fc_fail(err, FC_ERR_ARG, "%s: sparse conv channel strides shorter than a channel's plane", name);
+  fc_status st = resolve_strides(c, d->in_cstride, d->out_cstride, d->res_cstride, name, err);
+  if (st) return st;
   int isa = d->isa < 0 ? (int)fc_cpu_isa() : d->isa;
   if (isa > FC_ISA_AVX512 || !fc_cpu_supports((fc_isa)isa))
     return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: requested ISA %d is not available on this CPU", name, isa);
@@ -522,6 +534,42 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
   off += c->acc_bytes * (size_t)d->threads;
   c->scratch = off;
   *out = c;
+  return FC_OK;
+}
+
+fc_status fc_sparse_conv_set_strides(fc_sparse_conv *c, int64_t in_cstride, int64_t out_cstride, int64_t res_cstride,
+                                     const char *name, fc_err *err) {
+  if (!name) name = "conv";
+  const int64_t old_in = c->in_cs;
+  fc_status st = resolve_strides(c, in_cstride, out_cstride, res_cstride, name, err);
+  if (st) return st;
+  const fc_sparse_conv_desc *d = &c->d;
+  /* A 1×1 conv whose one plane per channel holds its input as is (tap or phase planes of a 1×1,
+   * stride 1, no padding) was given that copy only because its input planes were not aligned:
+   * reading the padded planes in place is what planning it for them picks (ResNet-50's conv3
+   * layers at 14×14 and 7×7), so it switches, its offsets rescaled like an in-place conv's. */
+  const int copy_of_1x1 = !c->direct && d->layout == 0 && d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 &&
+                          d->stride_w == 1 && d->pad_t == 0 && d->pad_l == 0 && d->pad_b == 0 && d->pad_r == 0 &&
+                          c->nrc * c->ncc == 1 && c->wq == c->out_w;
+  const int to_direct = copy_of_1x1 && c->in_cs % c->vw == 0 && (c->in_cs * 4) % 4096 != 0;
+  if ((c->direct && c->in_cs != old_in) || to_direct) {
+    /* in place, column k reads channel ci at offset ci·stride (as it read plane ci at ci·ci_stride) */
+    if (d->cin * c->in_cs > INT32_MAX) {
+      resolve_strides(c, old_in, c->out_cs, c->res_cs, name, err);
+      return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv input too large for 32-bit offsets", name);
+    }
+    const int64_t from = c->ci_stride, ncols = c->seg_col[c->ngroups * c->nchunks];
+    for (int64_t k = 0; k < ncols; k++) c->offs[k] = (int32_t)(c->offs[k] / from * c->in_cs);
+    if (to_direct) {
+      direct_layout(c);
+      free(c->row_chunks);
+      c->row_chunks = NULL;
+      c->nrow_chunks = 0;
+    }
+    c->plane_stride = c->ci_stride = c->in_cs;
+    c->xbuf_floats = d->cin * c->in_cs;
+  }
+  c->d.in_cstride = in_cstride, c->d.out_cstride = out_cstride, c->d.res_cstride = res_cstride;
   return FC_OK;
 }
 
