@@ -10,6 +10,7 @@
 #include "passes/passes.h"
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include "kernels/x86/vmath_avx512.h"
 #define POST_AVX512 1
 #endif
 
@@ -59,35 +60,13 @@ FC_SIMD_CLONES static void unary_block(int kind, float a, float b, float *y, int
 }
 
 #ifdef POST_AVX512
-/* sigmoid(x), or x·sigmoid(x) (swish), over n floats with AVX-512: fc_sigmoidf's arithmetic (the same
- * clamps, range reduction and series), with 2^n by scalef and the divide by rcp14 and one Newton
- * step (relative error < 1e-7). The compiler's loop spent a vdivps per vector, ~10 cycles here:
- * SiLU passes were a third of EfficientNet-B0's time at 90 % sparsity. */
+/* sigmoid(x), or x·sigmoid(x) (swish), over n floats with AVX-512 (vmath_avx512.h). The compiler's
+ * loop spent a vdivps per vector, ~10 cycles here: SiLU passes were a third of EfficientNet-B0's
+ * time at 90 % sparsity. */
 __attribute__((target("avx512f"))) static void sigmoid_avx512(float *y, int64_t n, int swish) {
-  const __m512 one = _mm512_set1_ps(1.0f), zlo = _mm512_set1_ps(-87.0f), zhi = _mm512_set1_ps(87.0f);
-  const __m512 log2e = _mm512_set1_ps(1.44269504088896341f), ln2a = _mm512_set1_ps(0.693359375f),
-               ln2b = _mm512_set1_ps(2.12194440e-4f);
-  const __m512 c7 = _mm512_set1_ps(1.0f / 5040.0f), c6 = _mm512_set1_ps(1.0f / 720.0f),
-               c5 = _mm512_set1_ps(1.0f / 120.0f), c4 = _mm512_set1_ps(1.0f / 24.0f),
-               c3 = _mm512_set1_ps(1.0f / 6.0f), c2 = _mm512_set1_ps(0.5f);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
-    const __m512 x = _mm512_maskz_loadu_ps(m, y + i);
-    /* e = exp(z), z = -x clamped to [-87, 87] as fc_sigmoidf and fc_expf do */
-    const __m512 z = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), zlo), zhi);
-    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(z, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, ln2a, z);
-    r = _mm512_fmadd_ps(k, ln2b, r);
-    __m512 p = _mm512_fmadd_ps(c7, r, c6);
-    p = _mm512_fmadd_ps(p, r, c5);
-    p = _mm512_fmadd_ps(p, r, c4);
-    p = _mm512_fmadd_ps(p, r, c3);
-    p = _mm512_fmadd_ps(p, r, c2);
-    p = _mm512_fmadd_ps(p, r, one);
-    p = _mm512_fmadd_ps(p, r, one);
-    const __m512 d = _mm512_add_ps(one, _mm512_scalef_ps(p, k));
-    __m512 s = _mm512_rcp14_ps(d);
-    s = _mm512_fmadd_ps(s, _mm512_fnmadd_ps(d, s, one), s); /* s + s·(1 - d·s) */
+    const __m512 x = _mm512_maskz_loadu_ps(m, y + i), s = fc_sigmoid512(x);
     _mm512_mask_storeu_ps(y + i, m, swish ? _mm512_mul_ps(x, s) : s);
   }
 }

@@ -86,6 +86,8 @@ static void run_conv_case(const conv_case *cc, int isa, double sp, int block, in
   d.isa = isa, d.block = block, d.threads = threads, d.layout = layout;
   if (act == 1) d.act_lo = 0.0f;
   if (act == 2) d.act_lo = 0.0f, d.act_hi = 6.0f;
+  if (act == 3) d.act = FC_SPARSE_ACT_SWISH;
+  if (act == 4) d.act = FC_SPARSE_ACT_HARDSWISH, d.act_lo = -5.0f; /* a clamp, then the activation */
   int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
   int64_t ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->kw - 1) - 1) / cc->sw + 1;
   int64_t kk = cc->cin * cc->kh * cc->kw, nout = cc->cout * oh * ow;
@@ -98,7 +100,9 @@ static void run_conv_case(const conv_case *cc, int isa, double sp, int block, in
   fc_sparse_conv *c = NULL;
   fc_err err = {0};
   fc_status st = fc_sparse_conv_create(&d, w, bias, "t", &c, &err);
-  if (block && cc->cout % block) {
+  if (act >= 3 && isa != FC_ISA_AVX512) { /* Swish and HardSwish are fused by the AVX-512 epilogue only */
+    CHECK(st == FC_ERR_UNSUPPORTED && !c);
+  } else if (block && cc->cout % block) {
     CHECK(st == FC_ERR_ARG);
   } else {
     CHECK(st == FC_OK);
@@ -153,7 +157,7 @@ static void test_sparse_conv_vs_ref(void) {
           int variant = (int)(ci + si + bi);
           if (ci >= 8 && variant % 3) continue; /* the big cases: a third of the combinations keeps ASan quick */
           /* layouts: by cost, and each plane layout and in place forced in turn */
-          run_conv_case(&conv_cases[ci], isa, sps[si], blocks[bi], 1 + (variant + (int)si) % 3, variant % 3, variant % 4 == 1,
+          run_conv_case(&conv_cases[ci], isa, sps[si], blocks[bi], 1 + (variant + (int)si) % 3, variant % 5, variant % 4 == 1,
                         (int)((si * 4 + bi + ci) % 6));
         }
     /* aligned phase planes (the shift kernel) on every case, sparsity and thread count; other ISAs and
@@ -161,7 +165,7 @@ static void test_sparse_conv_vs_ref(void) {
     for (size_t ci = 0; ci < sizeof conv_cases / sizeof conv_cases[0]; ci++)
       for (size_t si = 0; si < 4; si++) {
         int variant = (int)(ci + si);
-        run_conv_case(&conv_cases[ci], isa, sps[si], variant % 4 == 3 ? 1 : 0, 1 + variant % 3, variant % 3,
+        run_conv_case(&conv_cases[ci], isa, sps[si], variant % 4 == 3 ? 1 : 0, 1 + variant % 3, variant % 5,
                       variant % 2 == 1, FC_SPARSE_ALIGNED_PHASE);
       }
   }

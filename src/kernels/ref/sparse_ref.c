@@ -1,6 +1,7 @@
 /* Scalar reference convolution and Gemm (double accumulation), used only by tests and the
  * microbenchmark's correctness check. */
 #include "kernels/ref/sparse_ref.h"
+#include <math.h>
 
 static float clampf(double v, float lo, float hi) {
   float f = (float)v;
@@ -29,7 +30,10 @@ void fc_sparse_ref_conv(const fc_sparse_conv_desc *d, const float *x, const floa
           }
         int64_t o = (co * out_h + oh) * out_w + ow;
         if (res) acc += res[o];
-        y[o] = clampf(acc, d->act_lo, d->act_hi);
+        double v = clampf(acc, d->act_lo, d->act_hi);
+        if (d->act == FC_SPARSE_ACT_SWISH) v = v / (1.0 + exp(-v));
+        if (d->act == FC_SPARSE_ACT_HARDSWISH) v = v * (v + 3.0 < 0.0 ? 0.0 : v + 3.0 > 6.0 ? 6.0 : v + 3.0) / 6.0;
+        y[o] = (float)v;
       }
 }
 

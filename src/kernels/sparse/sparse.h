@@ -15,6 +15,7 @@ typedef struct fc_sparse_conv_desc {
   int64_t k_h, k_w, stride_h, stride_w, dil_h, dil_w;
   int64_t pad_t, pad_l, pad_b, pad_r;
   float act_lo, act_hi; /* clamp after bias and residual: Relu [0, inf], Relu6 [0, 6], none ±inf */
+  int act;              /* then FC_SPARSE_ACT_*: Swish or HardSwish need the AVX-512 kernels */
   int block;            /* output channels per packed block: 0 = choose by cost, else 1, 2 or 4 */
   int layout;           /* input layout (FC_SPARSE_*_PLANES, or IN_PLACE for 1×1 stride 1 without padding),
                            0 = choose by cost; for tests and benchmarks */
@@ -28,6 +29,8 @@ typedef struct fc_sparse_conv_desc {
 } fc_sparse_conv_desc;
 
 typedef struct fc_sparse_conv fc_sparse_conv;
+/* Activations the AVX-512 epilogue applies after the clamp: x·sigmoid(x), x·clamp(x + 3, 0, 6)/6 */
+enum { FC_SPARSE_ACT_NONE = 0, FC_SPARSE_ACT_SWISH = 1, FC_SPARSE_ACT_HARDSWISH = 2 };
 enum {
   FC_SPARSE_SHIFT_PLANES = 1,
   FC_SPARSE_TAP_PLANES = 2,

@@ -149,6 +149,10 @@ static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err)
     return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: requested ISA %d is not available on this CPU", name, isa);
   c->isa = (fc_isa)isa;
   c->vw = fc_spmm_vw(c->isa);
+  if (d->act < FC_SPARSE_ACT_NONE || d->act > FC_SPARSE_ACT_HARDSWISH)
+    return fc_fail(err, FC_ERR_ARG, "%s: unknown sparse conv activation %d", name, d->act);
+  if (d->act != FC_SPARSE_ACT_NONE && c->isa != FC_ISA_AVX512)
+    return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: a fused Swish or HardSwish needs the AVX-512 kernels", name);
 
   int one = d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_t == 0 && d->pad_l == 0 &&
             d->pad_b == 0 && d->pad_r == 0;

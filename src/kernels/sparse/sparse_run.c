@@ -118,6 +118,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.xmask = c->direct && rem < c->vw;
   a.lo = r->lo;
   a.hi = r->hi;
+  a.act = c->out_direct || c->out_scatter ? c->d.act : FC_SPARSE_ACT_NONE; /* else at compaction */
   a.out_next = t + 1 < c->ntiles && !c->out_scatter ? c->tile_q[t + 1] - q0 : 0;
   for (int64_t ch = 0; ch < c->nchunks; ch++) {
     int64_t s = g * c->nchunks + ch;
@@ -167,6 +168,16 @@ static void compact_channel(const fc_sparse_conv *c, const float *yq, const floa
       }
     } else {
       memcpy(dst, src, (size_t)c->out_w * sizeof(float));
+    }
+    if (c->d.act == FC_SPARSE_ACT_SWISH) {
+      SIMD_LOOP for (int64_t ow = 0; ow < c->out_w; ow++) dst[ow] = dst[ow] * fc_sigmoidf(dst[ow]);
+    } else if (c->d.act == FC_SPARSE_ACT_HARDSWISH) {
+      SIMD_LOOP for (int64_t ow = 0; ow < c->out_w; ow++) {
+        float t = dst[ow] + 3.0f;
+        t = t < 0 ? 0 : t;
+        t = t > 6 ? 6 : t;
+        dst[ow] = dst[ow] * t * (1.0f / 6.0f);
+      }
     }
   }
 }

@@ -38,6 +38,7 @@ typedef struct fc_spmm_args {
   int rem;           /* valid lanes of the last vector (stores to out / residual loads) */
   int xmask;         /* also mask the last vector's input loads (an input read in place ends there) */
   float lo, hi;      /* output clamp: Relu = [0, inf), Relu6 = [0, 6], none = (-inf, inf) */
+  int act;           /* after the clamp (AVX-512 kernels only): FC_SPARSE_ACT_* */
   const float *pf; /* optional prefetch into L2, spread over the blocks: pf_rows rows pf_stride apart, */
   int64_t pf_rows, pf_stride, pf_lines; /* pf_lines 64-byte lines from the start of each */
   int64_t out_next; /* final chunk: floats from this tile's output to the next tile's (0: none), whose
