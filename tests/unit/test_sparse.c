@@ -76,14 +76,20 @@ static const conv_case conv_cases[] = {
 
 static int stored_by_runs; /* cases whose kernel stored padded rows by runs */
 
+/* The descriptor of a case's geometry (isa, threads and layout as given, the rest defaults). */
+static void case_desc(const conv_case *cc, int isa, int threads, int layout, fc_sparse_conv_desc *d) {
+  fc_sparse_conv_desc_init(d);
+  d->cin = cc->cin, d->cout = cc->cout, d->in_h = cc->h, d->in_w = cc->w, d->k_h = cc->kh, d->k_w = cc->kw;
+  d->stride_h = cc->sh, d->stride_w = cc->sw, d->dil_h = cc->dh, d->dil_w = cc->dw;
+  d->pad_t = cc->pt, d->pad_l = cc->pl, d->pad_b = cc->pb, d->pad_r = cc->pr;
+  d->isa = isa, d->threads = threads, d->layout = layout;
+}
+
 static void run_conv_case(const conv_case *cc, int isa, double sp, int block, int threads, int act, int use_res,
                           int layout) {
   fc_sparse_conv_desc d;
-  fc_sparse_conv_desc_init(&d);
-  d.cin = cc->cin, d.cout = cc->cout, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
-  d.stride_h = cc->sh, d.stride_w = cc->sw, d.dil_h = cc->dh, d.dil_w = cc->dw;
-  d.pad_t = cc->pt, d.pad_l = cc->pl, d.pad_b = cc->pb, d.pad_r = cc->pr;
-  d.isa = isa, d.block = block, d.threads = threads, d.layout = layout;
+  case_desc(cc, isa, threads, layout, &d);
+  d.block = block;
   if (act == 1) d.act_lo = 0.0f;
   if (act == 2) d.act_lo = 0.0f, d.act_hi = 6.0f;
   if (act == 3) d.act = FC_SPARSE_ACT_SWISH;
@@ -280,11 +286,8 @@ static void test_sparse_block_choice(void) {
 static void run_strided_case(const conv_case *cc, int isa, int threads, int use_res, int layout, int64_t extra,
                              int late) {
   fc_sparse_conv_desc d;
-  fc_sparse_conv_desc_init(&d);
-  d.cin = cc->cin, d.cout = cc->cout, d.in_h = cc->h, d.in_w = cc->w, d.k_h = cc->kh, d.k_w = cc->kw;
-  d.stride_h = cc->sh, d.stride_w = cc->sw, d.dil_h = cc->dh, d.dil_w = cc->dw;
-  d.pad_t = cc->pt, d.pad_l = cc->pl, d.pad_b = cc->pb, d.pad_r = cc->pr;
-  d.isa = isa, d.threads = threads, d.layout = layout, d.act_lo = 0.0f;
+  case_desc(cc, isa, threads, layout, &d);
+  d.act_lo = 0.0f;
   int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
   int64_t ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->kw - 1) - 1) / cc->sw + 1;
   int64_t ip = cc->h * cc->w, op = oh * ow, kk = cc->cin * cc->kh * cc->kw;
