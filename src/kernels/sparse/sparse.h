@@ -46,7 +46,8 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
                                 fc_sparse_conv **out, fc_err *err);
 void fc_sparse_conv_free(fc_sparse_conv *c);
 /* Changes a planned conv's channel strides (as in the descriptor, 0 = packed) without planning it
- * again: only the offsets of an input read in place depend on them, and those are rescaled. */
+ * again: only the offsets of an input read in place depend on them, and those are rescaled; a 1×1
+ * conv given an aligned copy of misaligned input planes switches to reading aligned ones in place. */
 fc_status fc_sparse_conv_set_strides(fc_sparse_conv *c, int64_t in_cstride, int64_t out_cstride, int64_t res_cstride,
                                      const char *name, fc_err *err);
 /* Bytes of 64-byte-aligned scratch one run needs (for the planned thread count). */
