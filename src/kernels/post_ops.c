@@ -72,6 +72,16 @@ __attribute__((target("avx512f"))) static void sigmoid_avx512(float *y, int64_t 
 }
 #endif
 
+void fc_post_unary(int kind, float a, float b, float *y, int64_t n) {
+#ifdef POST_AVX512
+  if ((kind == FC_POST_SWISH || kind == FC_POST_SIGMOID) && fc_cpu_isa() == FC_ISA_AVX512) {
+    sigmoid_avx512(y, n, kind == FC_POST_SWISH);
+    return;
+  }
+#endif
+  unary_block(kind, a, b, y, n);
+}
+
 /* y[i] op= z[i] over a block (z already offset to the block) */
 FC_SIMD_CLONES static void binary_block(int kind, float *y, const float *z, int64_t n) {
   if (kind == FC_POST_ADD) {
@@ -112,13 +122,7 @@ static void post_range(void *ctx, int64_t b0, int64_t b1) {
     for (int j = 0; j < po->n; j++) {
       int kind = po->kinds[j];
       if (!fc_post_is_binary(kind)) {
-#ifdef POST_AVX512
-        if ((kind == FC_POST_SWISH || kind == FC_POST_SIGMOID) && fc_cpu_isa() == FC_ISA_AVX512) {
-          sigmoid_avx512(y, i1 - i0, kind == FC_POST_SWISH);
-          continue;
-        }
-#endif
-        unary_block(kind, po->alpha[j], po->beta[j], y, i1 - i0);
+        fc_post_unary(kind, po->alpha[j], po->beta[j], y, i1 - i0);
         continue;
       }
       const float *z = r->operands[opnd++];

@@ -7,4 +7,7 @@
 
 /* y: the output (po->dims, po->layout); operands: one per binary post-op, in order. */
 void fc_post_ops_apply(const fc_post_ops *po, float *y, const float *const *operands, int threads);
+/* One unary post-op (an FC_POST_* kind that is not binary, parameters a and b) on n floats in place,
+ * on the calling thread. */
+void fc_post_unary(int kind, float a, float b, float *y, int64_t n);
 #endif

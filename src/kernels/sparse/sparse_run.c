@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "kernels/kutil.h"
+#include "kernels/post_ops.h"
 #include "kernels/sparse/sparse_internal.h"
+#include "passes/passes.h"
 #include "util/work_range.h"
 
 /* Rows are often short (7 to 58 floats): vectorised loops (the SIMD clones below) beat a call to
@@ -169,16 +171,8 @@ static void compact_channel(const fc_sparse_conv *c, const float *yq, const floa
     } else {
       memcpy(dst, src, (size_t)c->out_w * sizeof(float));
     }
-    if (c->d.act == FC_SPARSE_ACT_SWISH) {
-      SIMD_LOOP for (int64_t ow = 0; ow < c->out_w; ow++) dst[ow] = dst[ow] * fc_sigmoidf(dst[ow]);
-    } else if (c->d.act == FC_SPARSE_ACT_HARDSWISH) {
-      SIMD_LOOP for (int64_t ow = 0; ow < c->out_w; ow++) {
-        float t = dst[ow] + 3.0f;
-        t = t < 0 ? 0 : t;
-        t = t > 6 ? 6 : t;
-        dst[ow] = dst[ow] * t * (1.0f / 6.0f);
-      }
-    }
+    if (c->d.act != FC_SPARSE_ACT_NONE)
+      fc_post_unary(c->d.act == FC_SPARSE_ACT_SWISH ? FC_POST_SWISH : FC_POST_HARDSWISH, 0.0f, 0.0f, dst, c->out_w);
   }
 }
 
