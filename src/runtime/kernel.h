@@ -26,7 +26,8 @@ typedef struct fc_exec_node {
 enum { FC_LAYOUT_PLAIN = 0, FC_LAYOUT_NHWC = 1, FC_LAYOUT_PADDED = 2 };
 /* PADDED stores a rank-4 [N,C,H,W] float value as NCHW with each channel's plane fc_padded_plane(H·W)
  * floats from the next (what is in the gap is undefined). The planner picks it only between sparse
- * convolutions (src/runtime/padded_planes.c): 196- and 49-pixel planes then start on a cache line. */
+ * convolutions, after preparing them (src/runtime/padded_planes.c, fc_sparse_relayout): no
+ * prepare ever sees it. 196- and 49-pixel planes then start on a cache line. */
 static inline int64_t fc_padded_plane(int64_t hw) { return (hw + 15) / 16 * 16; }
 /* fc_kernel.flags: the kernel takes NHWC rank-4 activations in and out (the planner decides). */
 #define FC_KERNEL_NHWC 1u

@@ -19,7 +19,6 @@ typedef struct sparse_state {
   fc_sparse_conv *conv; /* Conv */
   fc_sparse_gemm *gemm; /* Gemm, MatMul, and a 1×1 Conv on a single pixel */
   int64_t batch, x_img, y_img, res_img; /* Conv: images, and floats per input, output and residual image */
-  int64_t ic, oc, ihw, ohw;             /* Conv: channels and pixels per plane, in and out */
   /* post-ops the microkernel applies itself: an Add of a full-shape operand (node input res_input)
    * then a clamp; any other chain runs afterwards through fc_post_ops_apply */
   int res_input;
@@ -40,13 +39,15 @@ static int64_t plane_stride(int layout, int64_t hw) { return layout == FC_LAYOUT
 
 /* The conv's channel strides from the step's layouts (plain or padded planes), and the image strides. */
 static fc_status apply_strides(const fc_exec_node *en, sparse_state *s, fc_err *err) {
-  const int64_t in_cs = plane_stride(in_layout(en, 0), s->ihw), out_cs = plane_stride(out_layout(en), s->ohw),
-                res_cs = plane_stride(in_layout(en, s->res_input), s->ohw);
+  const fc_value *x = fc_en_in(en, 0), *y = fc_en_out(en, 0);
+  const int64_t ihw = x->dims[2] * x->dims[3], ohw = y->dims[2] * y->dims[3];
+  const int64_t in_cs = plane_stride(in_layout(en, 0), ihw), out_cs = plane_stride(out_layout(en), ohw),
+                res_cs = plane_stride(in_layout(en, s->res_input), ohw);
   fc_status st = fc_sparse_conv_set_strides(s->conv, in_cs, out_cs, res_cs, en->node->name, err);
   if (st) return st;
-  s->x_img = s->ic * in_cs;
-  s->y_img = s->oc * out_cs;
-  s->res_img = s->oc * res_cs;
+  s->x_img = x->dims[1] * in_cs;
+  s->y_img = y->dims[1] * out_cs;
+  s->res_img = y->dims[1] * res_cs;
   return FC_OK;
 }
 
@@ -131,10 +132,7 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   en->state = s;
   st = fc_post_ops_read(en, 3, 1, &s->po, err);
   if (st) return st;
-  bool padded = out_layout(en) == FC_LAYOUT_PADDED;
-  for (int i = 0; i < en->node->n_inputs; i++) padded = padded || in_layout(en, i) == FC_LAYOUT_PADDED;
   bool one_pixel = cp.k[0] == 1 && cp.k[1] == 1 && cp.in[0] == 1 && cp.in[1] == 1 && cp.out[0] == 1 && cp.out[1] == 1;
-  if (padded && (dw || one_pixel)) return decline(en, err, "padded planes only for a full convolution");
   if (dw) {
     fc_dw *k = &s->dw;
     s->is_dw = true;
@@ -171,13 +169,11 @@ static fc_status conv_prepare(fc_exec_node *en, fc_err *err) {
   /* Swish and HardSwish in the AVX-512 epilogue, on the values in registers: as a separate pass over
    * the output they were 17-19 % of EfficientNet-B0's time at 90 % */
   plan_post_ops(s, 3, true, &d.act_lo, &d.act_hi, fc_cpu_isa() == FC_ISA_AVX512 ? &d.act : NULL);
-  if (padded && s->generic_post) return decline(en, err, "padded planes with post-ops the kernel does not fuse");
   st = fc_sparse_conv_create(&d, w->data, b ? b->data : NULL, en->node->name, &s->conv, err);
   if (st) return st;
   if (s->conv->out_h != cp.out[0] || s->conv->out_w != cp.out[1])
     return decline(en, err, "output size disagrees with the inferred shape");
   s->batch = cp.n;
-  s->ic = cp.ic, s->oc = cp.oc, s->ihw = cp.in[0] * cp.in[1], s->ohw = cp.out[0] * cp.out[1];
   st = apply_strides(en, s, err);
   return st ? st : finish_step(en, s, b != NULL);
 }
