@@ -55,16 +55,16 @@ fc_status fc_plan_pad_planes(fc_plan *p, fc_err *err) {
   for (int v = 0; v < nv; v++)
     if (p->alias[v] >= 0) ok[v] = ok[p->alias[v]] = false; /* a view reads it in another shape */
   for (int v = 0; v < nv; v++) {
-    if (!ok[v] || producer[v] < 0) continue;
+    ok[v] = ok[v] && producer[v] >= 0;
+    if (!ok[v]) continue;
     p->layout[v] = FC_LAYOUT_PADDED;
-    fc_step *w = &p->steps[producer[v]];
-    w->out_layout[0] = FC_LAYOUT_PADDED;
+    p->steps[producer[v]].out_layout[0] = FC_LAYOUT_PADDED; /* output 0: fc_sparse_takes_padded */
     touched[producer[v]] = true;
-    for (int s = 0; s < p->n_steps; s++) {
-      fc_step *st = &p->steps[s];
-      for (int i = 0; i < node_of(st)->n_inputs; i++)
-        if (st->in_vals[i] == v) st->in_layout[i] = FC_LAYOUT_PADDED, touched[s] = true;
-    }
+  }
+  for (int s = 0; s < p->n_steps; s++) {
+    fc_step *st = &p->steps[s];
+    for (int i = 0; i < node_of(st)->n_inputs; i++)
+      if (st->in_vals[i] >= 0 && ok[st->in_vals[i]]) st->in_layout[i] = FC_LAYOUT_PADDED, touched[s] = true;
   }
   fc_status status = FC_OK;
   for (int s = 0; s < p->n_steps && !status; s++) {

@@ -621,10 +621,11 @@ fc_status fc_plan_step(const fc_plan *p, size_t i, fc_plan_step_info *out) {
   out->fused = s->own_node ? "" : fc_attr_str(n, FC_ATTR_FUSED, "");
   out->kernel = s->k->describe ? s->k->describe(&s->en) : "";
   bool nhwc = false, padded = false;
-  for (int k = 0; k < n->n_inputs; k++) nhwc = nhwc || s->in_layout[k] == FC_LAYOUT_NHWC;
-  for (int k = 0; k < n->n_outputs; k++) nhwc = nhwc || s->out_layout[k] == FC_LAYOUT_NHWC;
-  for (int k = 0; k < n->n_inputs; k++) padded = padded || s->in_layout[k] == FC_LAYOUT_PADDED;
-  for (int k = 0; k < n->n_outputs; k++) padded = padded || s->out_layout[k] == FC_LAYOUT_PADDED;
+  for (int k = 0; k < n->n_inputs + n->n_outputs; k++) {
+    const int l = k < n->n_inputs ? s->in_layout[k] : s->out_layout[k - n->n_inputs];
+    nhwc = nhwc || l == FC_LAYOUT_NHWC;
+    padded = padded || l == FC_LAYOUT_PADDED;
+  }
   out->layout = nhwc ? "nhwc" : padded ? "padded" : "plain";
   out->macs = s->macs;
   out->nonzero_macs = s->nonzero_macs;
