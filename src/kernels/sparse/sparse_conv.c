@@ -382,13 +382,9 @@ static fc_status plan_row_chunks(fc_sparse_conv *c) {
   c->nrow_chunks = (int)((c->wq + 15) / 16);
   c->row_chunks = fc_calloc((size_t)(c->ncc * FC_ROW_CHUNKS), sizeof(fc_row_chunk));
   if (!c->row_chunks) return FC_ERR_NOMEM;
-  const int64_t width = fc_sparse_is_phase(c->layout) ? c->wq : c->out_w;
   for (int64_t cc = 0; cc < c->ncc; cc++) {
-    /* plane column j holds input column sw·j + c0 where that lies in [0, in_w) (as prepare_channel) */
-    const int64_t c0 = sw * c->cc_off[cc] + c->cc_phase[cc] - d->pad_l;
-    int64_t j0 = 0, j1 = width;
-    while (j0 < j1 && sw * j0 + c0 < 0) j0++;
-    while (j1 > j0 && sw * (j1 - 1) + c0 >= d->in_w) j1--;
+    int64_t c0, j0, j1;
+    fc_sparse_col_range(c, cc, &c0, &j0, &j1);
     for (int k = 0; k < c->nrow_chunks; k++) {
       fc_row_chunk *ch = &c->row_chunks[cc * FC_ROW_CHUNKS + k];
       const int64_t jb = 16 * (int64_t)k, js = j0 > jb ? j0 : jb, je = j1 < jb + 16 ? j1 : jb + 16;

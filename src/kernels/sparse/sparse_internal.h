@@ -103,6 +103,15 @@ static inline int fc_sparse_scatters(const fc_sparse_conv *c) {
 static inline int fc_sparse_is_phase(int layout) {
   return layout == FC_SPARSE_PHASE_PLANES || layout == FC_SPARSE_ALIGNED_PHASE;
 }
+/* Column class cc of a plane layout: plane column j holds input column s_w·j + *c0, inside the
+ * image for j in [*j0, *j1) (both within the plane's data width). */
+static inline void fc_sparse_col_range(const fc_sparse_conv *c, int64_t cc, int64_t *c0, int64_t *j0, int64_t *j1) {
+  const int64_t sw = c->d.stride_w;
+  *c0 = sw * c->cc_off[cc] + c->cc_phase[cc] - c->d.pad_l;
+  *j0 = 0, *j1 = fc_sparse_is_phase(c->layout) ? c->wq : c->out_w;
+  while (*j0 < *j1 && sw * *j0 + *c0 < 0) (*j0)++;
+  while (*j1 > *j0 && sw * (*j1 - 1) + *c0 >= c->d.in_w) (*j1)--;
+}
 #ifdef FC_HAVE_X86_KERNELS
 /* Rows [i0, i1) of one plane: row i from input row stride_h·i + ih0 (zero when outside the image)
  * of channel src by the nch pieces ch (AVX-512F). */

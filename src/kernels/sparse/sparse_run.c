@@ -24,7 +24,7 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
   const fc_sparse_conv_desc *d = &c->d;
   const float *src = x + ci * c->in_cs;
   float *dst = xb + ci * c->ci_stride;
-  const int64_t width = fc_sparse_is_phase(c->layout) ? c->wq : c->out_w, sw = d->stride_w;
+  const int64_t sw = d->stride_w;
   for (int64_t r = 0; r < c->nrc; r++)
     for (int64_t cc = 0; cc < c->ncc; cc++) {
       float *pl = dst + (r * c->ncc + cc) * c->plane_stride;
@@ -37,11 +37,8 @@ FC_SIMD_CLONES static void prepare_channel(const fc_sparse_conv *c, const float 
         continue;
       }
 #endif
-      /* columns j whose input column s_w·(j + cc_off) + cc_phase - pad_l lies inside [0, in_w) */
-      int64_t c0 = sw * c->cc_off[cc] + c->cc_phase[cc] - d->pad_l;
-      int64_t j0 = 0, j1 = width;
-      while (j0 < j1 && sw * j0 + c0 < 0) j0++;
-      while (j1 > j0 && sw * (j1 - 1) + c0 >= d->in_w) j1--;
+      int64_t c0, j0, j1;
+      fc_sparse_col_range(c, cc, &c0, &j0, &j1);
       if (c->wq <= SHORT_ROW) {
         /* short rows: one clear of the rows, then each row's data; per-row fills of a few floats on
          * both sides cost more than writing the data twice */

@@ -16,8 +16,9 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512 fc_spmm_a
   return y;
 }
 
-/* v (+ the residual at the same pixels), clamped to [lo, hi], activated, to its runs of row op. Lanes outside
- * every run are neither read nor written (masked), so a run's base may lie before the row. */
+/* v (+ the residual at the same pixels), clamped to [lo, hi], activated, to its runs of row op.
+ * Lanes outside every run are neither read nor written (masked), so a run's base may lie before the
+ * row. */
 static inline __attribute__((always_inline, target("avx512f"))) void fc_spmm_store_runs(
     const fc_spmm_store *s, __m512 v, float *op, const float *rp, __m512 lo, __m512 hi, int act) {
   for (int k = 0; k < FC_SPMM_RUNS && s->mask[k]; k++) {
@@ -29,7 +30,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void fc_spmm_sto
 }
 
 /* The end of one block row's K chunk, its NV sums in c: to the partial sums (not the last chunk),
- * else (+ residual, clamped) to the output, by runs (a->store) or as whole vectors, the last one
+ * else (+ residual, clamped, activated) to the output, by runs (a->store) or as whole vectors, the last one
  * masked by `last` (lanes past an input read in place; all 16 otherwise). */
 static inline __attribute__((always_inline, target("avx512f"))) void fc_spmm_finish_row(
     const fc_spmm_args *a, int64_t co, const __m512 *c, const int NV, __mmask16 last, __m512 lo, __m512 hi) {
