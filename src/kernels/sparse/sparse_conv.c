@@ -540,7 +540,7 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
 fc_status fc_sparse_conv_set_strides(fc_sparse_conv *c, int64_t in_cstride, int64_t out_cstride, int64_t res_cstride,
                                      const char *name, fc_err *err) {
   if (!name) name = "conv";
-  const int64_t old_in = c->in_cs;
+  const int64_t old_in = c->in_cs, old_out = c->out_cs, old_res = c->res_cs;
   fc_status st = resolve_strides(c, in_cstride, out_cstride, res_cstride, name, err);
   if (st) return st;
   const fc_sparse_conv_desc *d = &c->d;
@@ -555,7 +555,7 @@ fc_status fc_sparse_conv_set_strides(fc_sparse_conv *c, int64_t in_cstride, int6
   if ((c->direct && c->in_cs != old_in) || to_direct) {
     /* in place, column k reads channel ci at offset ci·stride (as it read plane ci at ci·ci_stride) */
     if (d->cin * c->in_cs > INT32_MAX) {
-      resolve_strides(c, old_in, c->out_cs, c->res_cs, name, err);
+      c->in_cs = old_in, c->out_cs = old_out, c->res_cs = old_res; /* the conv stays as it was */
       return fc_fail(err, FC_ERR_UNSUPPORTED, "%s: sparse conv input too large for 32-bit offsets", name);
     }
     const int64_t from = c->ci_stride, ncols = c->seg_col[c->ngroups * c->nchunks];
