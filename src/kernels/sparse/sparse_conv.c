@@ -181,6 +181,14 @@ int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r) {
   if (c->isa == FC_ISA_AVX512 && r == 1 && !c->direct && d->stride_h == 1 && d->stride_w == 1 &&
       d->k_h * d->k_w > 1)
     t *= 2;
+  /* 1×1 layers read in place, at moderate density: 8-vector tiles too, when the image has more than
+   * 4 vectors of pixels, a K chunk of input rows still fits L1, and a block visit still gets ≥ 24
+   * nonzeros (per-nonzero broadcasts and offsets amortised over twice the pixels) */
+  if (c->isa == FC_ISA_AVX512 && r == 1 && c->direct && c->q > (int64_t)t * c->vw) {
+    const int64_t tw8 = 2 * (int64_t)t * c->vw, kc8 = fc_sparse_chunk_rows(c, tw8);
+    const double per_visit = (double)c->nnz / (double)d->cout * (double)kc8 / (double)d->cin;
+    if (kc8 * tw8 * 4 <= FC_SPARSE_L1_BUDGET && per_visit >= 24.0) t *= 2;
+  }
   return t;
 }
 
