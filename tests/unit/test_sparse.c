@@ -280,6 +280,41 @@ static void test_sparse_block_choice(void) {
   free(w);
 }
 
+/* A 1×1 conv read in place takes 8-vector tiles at moderate density (≥ 24 nonzeros per block visit)
+ * and 4-vector ones at 90 %: 437 pixels (27 vectors and a 5-lane tail, read masked) in 4 tiles
+ * or 7 (8 at 2 threads), with a residual, matching the reference either way. */
+static void test_sparse_wide_tiles_1x1(void) {
+  if (!fc_cpu_supports(FC_ISA_AVX512)) return;
+  const conv_case cc = {64, 24, 19, 23, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+  const int64_t p = cc.h * cc.w, kk = cc.cin;
+  rng_state = 0x51ed270b2f5ee4a1ull;
+  for (int dense_ish = 0; dense_ish <= 1; dense_ish++)
+    for (int threads = 1; threads <= 2; threads++) {
+      fc_sparse_conv_desc d;
+      case_desc(&cc, FC_ISA_AVX512, threads, FC_SPARSE_IN_PLACE, &d);
+      d.block = 1, d.act_lo = 0.0f;
+      float *w = rnd_buf(cc.cout * kk), *x = rnd_buf(cc.cin * p), *bias = rnd_buf(cc.cout), *res = rnd_buf(cc.cout * p);
+      sparsify(w, cc.cout, kk, dense_ish ? 0.5 : 0.9, 1);
+      float *want = malloc((size_t)(cc.cout * p) * sizeof(float)), *got = malloc((size_t)(cc.cout * p) * sizeof(float));
+      fc_sparse_ref_conv(&d, x, w, bias, res, want);
+      fc_sparse_conv *c = NULL;
+      fc_err err = {0};
+      CHECK(fc_sparse_conv_create(&d, w, bias, "wide", &c, &err) == FC_OK);
+      if (c) {
+        fc_sparse_info info;
+        fc_sparse_conv_info(c, &info);
+        CHECK(info.layout == 0);
+        CHECK(info.tiles == (dense_ish ? 4 : threads == 1 ? 7 : 8)); /* 2 threads: 14 vectors each */
+        void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
+        fc_sparse_conv_run(c, x, res, got, sc);
+        CHECK(close_enough(got, want, cc.cout * p));
+        free(sc);
+        fc_sparse_conv_free(c);
+      }
+      free(w), free(x), free(bias), free(res), free(want), free(got);
+    }
+}
+
 /* Planes strided apart (the runtime's padded layout): channel c of x, y and the residual at
  * c·stride, with NaN in the gaps. The result must match the packed reference, no NaN may leak in
  * from the input's gaps, and the output's gaps stay untouched. */
@@ -412,6 +447,7 @@ TEST_TABLE(fc_tests_sparse) = {
     {"sparse_gemm_vs_ref", test_sparse_gemm_vs_ref},
     {"depthwise_vs_ref", test_depthwise_vs_ref},
     {"sparse_block_choice", test_sparse_block_choice},
+    {"sparse_wide_tiles_1x1", test_sparse_wide_tiles_1x1},
     {"sparse_bad_input", test_sparse_bad_input},
     {"sparse_conv_channel_strides", test_sparse_conv_channel_strides},
     {NULL, NULL},
