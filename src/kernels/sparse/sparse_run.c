@@ -115,6 +115,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.nvec = nv;
   a.rem = (int)rem;
   a.xmask = c->direct && rem < c->vw;
+  a.half = !a.xmask && c->vw == 16 && width - (int64_t)(nv - 1) * c->vw <= 8;
   a.lo = r->lo;
   a.hi = r->hi;
   a.act = c->out_direct || c->out_scatter ? c->d.act : FC_SPARSE_ACT_NONE; /* else at compaction */

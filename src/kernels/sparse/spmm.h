@@ -37,6 +37,9 @@ typedef struct fc_spmm_args {
   int nvec;          /* vectors in this tile, 1..T */
   int rem;           /* valid lanes of the last vector (stores to out / residual loads) */
   int xmask;         /* also mask the last vector's input loads (an input read in place ends there) */
+  int half;          /* AVX-512, not xmask: only the last vector's first 8 lanes matter (its pixels
+                        past them lie beyond the output), so its loads take 32 bytes: within a cache
+                        line whenever they start in its first half, where 64 bytes would span two */
   float lo, hi;      /* output clamp: Relu = [0, inf), Relu6 = [0, 6], none = (-inf, inf) */
   int act;           /* after the clamp (AVX-512 kernels only): FC_SPARSE_ACT_* */
   const float *pf; /* optional prefetch into L2, spread over the blocks: pf_rows rows pf_stride apart, */
