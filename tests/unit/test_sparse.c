@@ -315,6 +315,52 @@ static void test_sparse_wide_tiles_1x1(void) {
     }
 }
 
+/* How threads share a conv: the pixels, or (few pixels per thread) the output channels. 14×14 at 2
+ * threads splits the channels of layers that do not narrow, the pixels of those that do; 7×7
+ * always the channels; 1 thread never. Each plan matches the reference. */
+static void test_sparse_thread_split(void) {
+  static const struct {
+    conv_case cc;
+    int threads, want_groups;
+  } cases[] = {
+      {{64, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 1},  /* widening 1×1 at 14×14 */
+      {{256, 64, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 0},  /* narrowing: pixels */
+      {{64, 64, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 2, 1},   /* 3×3, cout = cin */
+      {{64, 64, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 2, 1},   /* stride 2: 7×7 out, few pixels */
+      {{64, 128, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 2, 0},  /* stride 2 to 14×14: pixels */
+      {{256, 64, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 2, 1},    /* 7×7: channels even narrowing */
+      {{64, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, 1, 0},  /* one thread */
+  };
+  if (!fc_cpu_supports(FC_ISA_AVX512)) return; /* vectors of 16 pixels */
+  rng_state = 0x2b7e151628aed2a6ull;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const conv_case *cc = &cases[i].cc;
+    fc_sparse_conv_desc d;
+    case_desc(cc, FC_ISA_AVX512, cases[i].threads, 0, &d);
+    int64_t oh = (cc->h + cc->pt + cc->pb - cc->kh) / cc->sh + 1, ow = (cc->w + cc->pl + cc->pr - cc->kw) / cc->sw + 1;
+    int64_t kk = cc->cin * cc->kh * cc->kw, nout = cc->cout * oh * ow;
+    float *w = rnd_buf(cc->cout * kk), *x = rnd_buf(cc->cin * cc->h * cc->w), *bias = rnd_buf(cc->cout);
+    sparsify(w, cc->cout, kk, 0.9, 1);
+    float *want = malloc((size_t)nout * sizeof(float)), *got = malloc((size_t)nout * sizeof(float));
+    fc_sparse_ref_conv(&d, x, w, bias, NULL, want);
+    fc_sparse_conv *c = NULL;
+    fc_err err = {0};
+    CHECK(fc_sparse_conv_create(&d, w, bias, "split", &c, &err) == FC_OK);
+    if (c) {
+      fc_sparse_info info;
+      fc_sparse_conv_info(c, &info);
+      CHECK((info.groups > 1) == cases[i].want_groups);
+      if ((info.groups > 1) != cases[i].want_groups) fprintf(stderr, "  thread split case %zu: %lld groups\n", i, (long long)info.groups);
+      void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
+      fc_sparse_conv_run(c, x, NULL, got, sc);
+      CHECK(close_enough(got, want, nout));
+      free(sc);
+      fc_sparse_conv_free(c);
+    }
+    free(w), free(x), free(bias), free(want), free(got);
+  }
+}
+
 /* Planes strided apart (the runtime's padded layout): channel c of x, y and the residual at
  * c·stride, with NaN in the gaps. The result must match the packed reference, no NaN may leak in
  * from the input's gaps, and the output's gaps stay untouched. */
@@ -448,6 +494,7 @@ TEST_TABLE(fc_tests_sparse) = {
     {"depthwise_vs_ref", test_depthwise_vs_ref},
     {"sparse_block_choice", test_sparse_block_choice},
     {"sparse_wide_tiles_1x1", test_sparse_wide_tiles_1x1},
+    {"sparse_thread_split", test_sparse_thread_split},
     {"sparse_bad_input", test_sparse_bad_input},
     {"sparse_conv_channel_strides", test_sparse_conv_channel_strides},
     {NULL, NULL},

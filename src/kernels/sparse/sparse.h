@@ -64,6 +64,7 @@ typedef struct fc_sparse_info {
   int isa;           /* fc_isa the kernels use */
   int64_t k_chunks;  /* input-channel chunks per pixel tile */
   int64_t tiles;     /* pixel tiles */
+  int64_t groups;    /* output-channel groups the threads share out (1: they split the pixels) */
   int layout;        /* FC_SPARSE_*_PLANES, 0 when the input is read in place */
   int padded_output; /* the kernel's rows carry padding columns: 1 = it stores the output by runs of
                         lanes, 2 = into a padded buffer that a pass compacts */
