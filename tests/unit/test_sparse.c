@@ -315,6 +315,37 @@ static void test_sparse_wide_tiles_1x1(void) {
     }
 }
 
+/* A stem (3 input channels, 7×7/2, 32×32 out: 64 vectors) takes 8-vector tiles, its K chunks as
+ * many (one) either way, and matches the reference. */
+static void test_sparse_wide_tiles_stem(void) {
+  if (!fc_cpu_supports(FC_ISA_AVX512)) return;
+  const conv_case cc = {3, 16, 64, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3};
+  const int64_t op = 32 * 32, kk = cc.cin * 49;
+  rng_state = 0x6a09e667f3bcc908ull;
+  fc_sparse_conv_desc d;
+  case_desc(&cc, FC_ISA_AVX512, 1, 0, &d);
+  d.block = 1;
+  float *w = rnd_buf(cc.cout * kk), *x = rnd_buf(cc.cin * cc.h * cc.w), *bias = rnd_buf(cc.cout);
+  sparsify(w, cc.cout, kk, 0.9, 1);
+  float *want = malloc((size_t)(cc.cout * op) * sizeof(float)), *got = malloc((size_t)(cc.cout * op) * sizeof(float));
+  fc_sparse_ref_conv(&d, x, w, bias, NULL, want);
+  fc_sparse_conv *c = NULL;
+  fc_err err = {0};
+  CHECK(fc_sparse_conv_create(&d, w, bias, "stem", &c, &err) == FC_OK);
+  if (c) {
+    fc_sparse_info info;
+    fc_sparse_conv_info(c, &info);
+    CHECK(info.k_chunks == 1);
+    CHECK(info.tiles * 4 * 16 < op); /* tiles of 4 vectors cover 64 pixels each: 16 would not do */
+    void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
+    fc_sparse_conv_run(c, x, NULL, got, sc);
+    CHECK(close_enough(got, want, cc.cout * op));
+    free(sc);
+    fc_sparse_conv_free(c);
+  }
+  free(w), free(x), free(bias), free(want), free(got);
+}
+
 /* How threads share a conv: the pixels, or (few pixels per thread) the output channels. 14×14 at 2
  * threads splits the channels of layers that do not narrow, the pixels of those that do; 7×7
  * always the channels; 1 thread never. Each plan matches the reference. */
@@ -495,6 +526,7 @@ TEST_TABLE(fc_tests_sparse) = {
     {"sparse_block_choice", test_sparse_block_choice},
     {"sparse_wide_tiles_1x1", test_sparse_wide_tiles_1x1},
     {"sparse_thread_split", test_sparse_thread_split},
+    {"sparse_wide_tiles_stem", test_sparse_wide_tiles_stem},
     {"sparse_bad_input", test_sparse_bad_input},
     {"sparse_conv_channel_strides", test_sparse_conv_channel_strides},
     {NULL, NULL},
