@@ -534,6 +534,8 @@ fc_status fc_sparse_conv_create(const fc_sparse_conv_desc *d, const float *w, co
     return fc_fail(err, FC_ERR_NOMEM, "%s: out of memory", name);
   }
   c->out_scatter = fc_sparse_scatters(c);
+  c->row_tiles = !c->direct && c->wq >= c->out_w + c->max_coff;
+  for (int64_t t = 1; t <= c->ntiles; t++) c->row_tiles &= c->tile_q[t] % c->wq == 0;
   st = c->out_scatter ? plan_store_runs(c) : FC_OK;
   if (st == FC_OK) st = plan_row_chunks(c);
   if (st != FC_OK) {

@@ -62,6 +62,9 @@ struct fc_sparse_conv {
   /* out_scatter (AVX-512, rows of ≥ 8 pixels): the kernel still writes y itself, each vector by the
    * runs store[tile·T + vector] (fc_spmm_store) that skip the padding columns; no yq, no pass */
   int out_scatter;
+  /* every tile ends at a plane row's end, past which no row's shifted pixels reach: the shift
+   * kernel's shifted sums need no extra vector (fc_spmm_args.row_end) */
+  int row_tiles;
   fc_spmm_store *store;
   int64_t q, ntiles, qpad;
   /* Tile t covers pixels [tile_q[t], tile_q[t+1]): at most tw wide, starting on a vector. With

@@ -129,6 +129,7 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
     a.offs = c->offs + c->seg_col[s];
     a.cls_n = c->pair_cls ? c->pair_cls + 4 * c->seg_pair[s] : NULL;
     a.ncls = c->ncls;
+    a.row_end = c->row_tiles;
     a.init = ch == 0;
     a.final = ch == c->nchunks - 1;
     a.pf = NULL;

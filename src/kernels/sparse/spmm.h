@@ -50,6 +50,8 @@ typedef struct fc_spmm_args {
    * shift, cls_n[4·i + s] of shift s, for s < ncls */
   const int32_t *cls_n;
   int ncls;
+  int row_end; /* fc_spmm_avx512_shift: the tile ends at a plane row's end, and no row's shifted
+                  pixels reach past it into the next row: the shifted sums need no extra vector */
   /* AVX-512 kernels, final chunk: when set, vector t of row co is stored (and its residual loaded)
    * by the runs store[t], out and res then being the rows' first pixel (not the tile's) */
   const fc_spmm_store *store;
