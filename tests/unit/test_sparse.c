@@ -280,70 +280,62 @@ static void test_sparse_block_choice(void) {
   free(w);
 }
 
+/* Plans case cc (AVX-512, the given threads and layout, one output channel per block) with weights
+ * at sparsity sp, runs it (with a random residual when use_res) and checks it against the
+ * reference; *info describes the plan (zeroed when planning failed). */
+static void plan_run_check(const conv_case *cc, int threads, int layout, double sp, int use_res, fc_sparse_info *info) {
+  fc_sparse_conv_desc d;
+  case_desc(cc, FC_ISA_AVX512, threads, layout, &d);
+  d.block = 1, d.act_lo = 0.0f;
+  const int64_t oh = (cc->h + cc->pt + cc->pb - cc->dh * (cc->kh - 1) - 1) / cc->sh + 1;
+  const int64_t ow = (cc->w + cc->pl + cc->pr - cc->dw * (cc->kw - 1) - 1) / cc->sw + 1;
+  const int64_t kk = cc->cin * cc->kh * cc->kw, nout = cc->cout * oh * ow;
+  float *w = rnd_buf(cc->cout * kk), *x = rnd_buf(cc->cin * cc->h * cc->w), *bias = rnd_buf(cc->cout);
+  float *res = use_res ? rnd_buf(nout) : NULL;
+  sparsify(w, cc->cout, kk, sp, 1);
+  float *want = malloc((size_t)nout * sizeof(float)), *got = malloc((size_t)nout * sizeof(float));
+  fc_sparse_ref_conv(&d, x, w, bias, res, want);
+  fc_sparse_conv *c = NULL;
+  fc_err err = {0};
+  memset(info, 0, sizeof *info);
+  CHECK(fc_sparse_conv_create(&d, w, bias, "t", &c, &err) == FC_OK);
+  if (c) {
+    fc_sparse_conv_info(c, info);
+    void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
+    fc_sparse_conv_run(c, x, res, got, sc);
+    CHECK(close_enough(got, want, nout));
+    free(sc);
+    fc_sparse_conv_free(c);
+  }
+  free(w), free(x), free(bias), free(res), free(want), free(got);
+}
+
 /* A 1×1 conv read in place takes 8-vector tiles at moderate density (≥ 24 nonzeros per block visit)
  * and 4-vector ones at 90 %: 437 pixels (27 vectors and a 5-lane tail, read masked) in 4 tiles
  * or 7 (8 at 2 threads), with a residual, matching the reference either way. */
 static void test_sparse_wide_tiles_1x1(void) {
   if (!fc_cpu_supports(FC_ISA_AVX512)) return;
   const conv_case cc = {64, 24, 19, 23, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
-  const int64_t p = cc.h * cc.w, kk = cc.cin;
   rng_state = 0x51ed270b2f5ee4a1ull;
   for (int dense_ish = 0; dense_ish <= 1; dense_ish++)
     for (int threads = 1; threads <= 2; threads++) {
-      fc_sparse_conv_desc d;
-      case_desc(&cc, FC_ISA_AVX512, threads, FC_SPARSE_IN_PLACE, &d);
-      d.block = 1, d.act_lo = 0.0f;
-      float *w = rnd_buf(cc.cout * kk), *x = rnd_buf(cc.cin * p), *bias = rnd_buf(cc.cout), *res = rnd_buf(cc.cout * p);
-      sparsify(w, cc.cout, kk, dense_ish ? 0.5 : 0.9, 1);
-      float *want = malloc((size_t)(cc.cout * p) * sizeof(float)), *got = malloc((size_t)(cc.cout * p) * sizeof(float));
-      fc_sparse_ref_conv(&d, x, w, bias, res, want);
-      fc_sparse_conv *c = NULL;
-      fc_err err = {0};
-      CHECK(fc_sparse_conv_create(&d, w, bias, "wide", &c, &err) == FC_OK);
-      if (c) {
-        fc_sparse_info info;
-        fc_sparse_conv_info(c, &info);
-        CHECK(info.layout == 0);
-        CHECK(info.tiles == (dense_ish ? 4 : threads == 1 ? 7 : 8)); /* 2 threads: 14 vectors each */
-        void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
-        fc_sparse_conv_run(c, x, res, got, sc);
-        CHECK(close_enough(got, want, cc.cout * p));
-        free(sc);
-        fc_sparse_conv_free(c);
-      }
-      free(w), free(x), free(bias), free(res), free(want), free(got);
+      fc_sparse_info info;
+      plan_run_check(&cc, threads, FC_SPARSE_IN_PLACE, dense_ish ? 0.5 : 0.9, 1, &info);
+      CHECK(info.layout == 0);
+      CHECK(info.tiles == (dense_ish ? 4 : threads == 1 ? 7 : 8)); /* 2 threads: 14 vectors each */
     }
 }
 
-/* A stem (3 input channels, 7×7/2, 32×32 out: 64 vectors) takes 8-vector tiles, its K chunks as
- * many (one) either way, and matches the reference. */
+/* A stem (3 input channels, 7×7/2, 32×32 out) takes 8-vector tiles, its K chunks as many (one)
+ * either way, and matches the reference. */
 static void test_sparse_wide_tiles_stem(void) {
   if (!fc_cpu_supports(FC_ISA_AVX512)) return;
   const conv_case cc = {3, 16, 64, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3};
-  const int64_t op = 32 * 32, kk = cc.cin * 49;
   rng_state = 0x6a09e667f3bcc908ull;
-  fc_sparse_conv_desc d;
-  case_desc(&cc, FC_ISA_AVX512, 1, 0, &d);
-  d.block = 1;
-  float *w = rnd_buf(cc.cout * kk), *x = rnd_buf(cc.cin * cc.h * cc.w), *bias = rnd_buf(cc.cout);
-  sparsify(w, cc.cout, kk, 0.9, 1);
-  float *want = malloc((size_t)(cc.cout * op) * sizeof(float)), *got = malloc((size_t)(cc.cout * op) * sizeof(float));
-  fc_sparse_ref_conv(&d, x, w, bias, NULL, want);
-  fc_sparse_conv *c = NULL;
-  fc_err err = {0};
-  CHECK(fc_sparse_conv_create(&d, w, bias, "stem", &c, &err) == FC_OK);
-  if (c) {
-    fc_sparse_info info;
-    fc_sparse_conv_info(c, &info);
-    CHECK(info.k_chunks == 1);
-    CHECK(info.tiles * 4 * 16 < op); /* tiles of 4 vectors cover 64 pixels each: 16 would not do */
-    void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
-    fc_sparse_conv_run(c, x, NULL, got, sc);
-    CHECK(close_enough(got, want, cc.cout * op));
-    free(sc);
-    fc_sparse_conv_free(c);
-  }
-  free(w), free(x), free(bias), free(want), free(got);
+  fc_sparse_info info;
+  plan_run_check(&cc, 1, 0, 0.9, 0, &info);
+  CHECK(info.k_chunks == 1);
+  CHECK(info.tiles * 4 * 16 < 32 * 32); /* tiles of 4 vectors cover 64 pixels each: 16 would not do */
 }
 
 /* How threads share a conv: the pixels, or (few pixels per thread) the output channels. 14×14 at 2
@@ -365,30 +357,11 @@ static void test_sparse_thread_split(void) {
   if (!fc_cpu_supports(FC_ISA_AVX512)) return; /* vectors of 16 pixels */
   rng_state = 0x2b7e151628aed2a6ull;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    const conv_case *cc = &cases[i].cc;
-    fc_sparse_conv_desc d;
-    case_desc(cc, FC_ISA_AVX512, cases[i].threads, 0, &d);
-    int64_t oh = (cc->h + cc->pt + cc->pb - cc->kh) / cc->sh + 1, ow = (cc->w + cc->pl + cc->pr - cc->kw) / cc->sw + 1;
-    int64_t kk = cc->cin * cc->kh * cc->kw, nout = cc->cout * oh * ow;
-    float *w = rnd_buf(cc->cout * kk), *x = rnd_buf(cc->cin * cc->h * cc->w), *bias = rnd_buf(cc->cout);
-    sparsify(w, cc->cout, kk, 0.9, 1);
-    float *want = malloc((size_t)nout * sizeof(float)), *got = malloc((size_t)nout * sizeof(float));
-    fc_sparse_ref_conv(&d, x, w, bias, NULL, want);
-    fc_sparse_conv *c = NULL;
-    fc_err err = {0};
-    CHECK(fc_sparse_conv_create(&d, w, bias, "split", &c, &err) == FC_OK);
-    if (c) {
-      fc_sparse_info info;
-      fc_sparse_conv_info(c, &info);
-      CHECK((info.groups > 1) == cases[i].want_groups);
-      if ((info.groups > 1) != cases[i].want_groups) fprintf(stderr, "  thread split case %zu: %lld groups\n", i, (long long)info.groups);
-      void *sc = aligned_scratch(fc_sparse_conv_scratch_bytes(c));
-      fc_sparse_conv_run(c, x, NULL, got, sc);
-      CHECK(close_enough(got, want, nout));
-      free(sc);
-      fc_sparse_conv_free(c);
-    }
-    free(w), free(x), free(bias), free(want), free(got);
+    fc_sparse_info info;
+    plan_run_check(&cases[i].cc, cases[i].threads, 0, 0.9, 0, &info);
+    CHECK((info.groups > 1) == cases[i].want_groups);
+    if ((info.groups > 1) != cases[i].want_groups)
+      fprintf(stderr, "  thread split case %zu: %lld groups\n", i, (long long)info.groups);
   }
 }
 
