@@ -326,18 +326,6 @@ static void test_sparse_wide_tiles_1x1(void) {
     }
 }
 
-/* A stem (3 input channels, 7×7/2, 32×32 out) takes 8-vector tiles, its K chunks as many (one)
- * either way, and matches the reference. */
-static void test_sparse_wide_tiles_stem(void) {
-  if (!fc_cpu_supports(FC_ISA_AVX512)) return;
-  const conv_case cc = {3, 16, 64, 64, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3};
-  rng_state = 0x6a09e667f3bcc908ull;
-  fc_sparse_info info;
-  plan_run_check(&cc, 1, 0, 0.9, 0, &info);
-  CHECK(info.k_chunks == 1);
-  CHECK(info.tiles * 4 * 16 < 32 * 32); /* tiles of 4 vectors cover 64 pixels each: 16 would not do */
-}
-
 /* How threads share a conv: the pixels, or (few pixels per thread) the output channels. 14×14 at 2
  * threads splits the channels of layers that do not narrow, the pixels of those that do; 7×7
  * always the channels; 1 thread never. Each plan matches the reference. */
@@ -499,7 +487,6 @@ TEST_TABLE(fc_tests_sparse) = {
     {"sparse_block_choice", test_sparse_block_choice},
     {"sparse_wide_tiles_1x1", test_sparse_wide_tiles_1x1},
     {"sparse_thread_split", test_sparse_thread_split},
-    {"sparse_wide_tiles_stem", test_sparse_wide_tiles_stem},
     {"sparse_bad_input", test_sparse_bad_input},
     {"sparse_conv_channel_strides", test_sparse_conv_channel_strides},
     {NULL, NULL},

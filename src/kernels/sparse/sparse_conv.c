@@ -187,14 +187,6 @@ int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r) {
   if (c->isa == FC_ISA_AVX512 && r == 1 && !c->direct && d->stride_h == 1 && d->stride_w == 1 &&
       d->k_h * d->k_w > 1)
     t *= 2;
-  /* other multi-tap layers (stride 2): 8 vectors as well where that leaves the K chunks as many, as in
-   * a stem of 3 input channels (7×7/2 on 224×224: 0.92-0.94 of the time in ResNet-50, MobileNetV2's
-   * and EfficientNet-B0's 3×3/2 stems 0.92-0.93; ResNet-50's 3×3/2 layers, whose chunks would double,
-   * gained nothing) */
-  else if (c->isa == FC_ISA_AVX512 && r == 1 && !c->direct && d->k_h * d->k_w > 1 && c->q > (int64_t)t * c->vw) {
-    const int64_t k4 = fc_sparse_chunk_rows(c, (int64_t)t * c->vw), k8 = fc_sparse_chunk_rows(c, 2 * (int64_t)t * c->vw);
-    if ((d->cin + k8 - 1) / k8 == (d->cin + k4 - 1) / k4) t *= 2;
-  }
   /* 1×1 layers read in place, at moderate density: 8-vector tiles too, when the image has more than
    * 4 vectors of pixels, a K chunk of input rows still fits L1, and a block visit still gets ≥ 24
    * nonzeros (per-nonzero broadcasts and offsets amortised over twice the pixels) */
