@@ -61,13 +61,14 @@ static void plane_layout(fc_sparse_conv *c, int layout) {
           : layout == FC_SPARSE_ALIGNED_PHASE ? round_up(c->out_w + c->max_coff, vw)
                                               : c->out_w + c->max_coff;
   /* Phase planes at column stride 1 share padding between rows: a row's right padding columns read
-   * the next row's left ones, zeros as well, so rows are pad_r floats shorter (3×3 on 7×7: 8 floats,
-   * 56 pixels in 4 vectors; two of the nine taps' loads aligned instead of one; 512×512 at 70-95 %:
-   * 0.92-0.94 of the time at 1 and 2 threads, one process, both in turn). */
-  if (layout == FC_SPARSE_PHASE_PLANES && d->stride_w == 1 && d->pad_r <= d->pad_l && d->pad_r > 0)
-    c->wq -= d->pad_r;
+   * the next row's left ones, zeros as well, so rows are pad_r floats shorter and only the last
+   * row's right padding follows the plane (3×3 on 7×7: 8 floats, 56 pixels in 4 vectors; two of the
+   * nine taps' loads aligned instead of one; 512×512 at 70-95 %: 0.92-0.94 of the time at 1 and 2
+   * threads, one process, both in turn). */
+  const int64_t shared = layout == FC_SPARSE_PHASE_PLANES && d->stride_w == 1 && d->pad_r <= d->pad_l ? d->pad_r : 0;
+  c->wq -= shared;
   c->ncls = layout == FC_SPARSE_ALIGNED_PHASE ? (int)c->max_coff + 1 : 1;
-  c->plane_stride = round_up(c->hq * c->wq + (c->out_w + c->max_coff - c->wq), vw); /* + the last row's right padding */
+  c->plane_stride = round_up(c->hq * c->wq + shared, vw);
   c->ci_stride = c->plane_stride * c->nrc * c->ncc;
   /* Channels an odd number of 64-byte lines apart, so that a chunk's channel windows spread over all
    * 64 L1 sets: 14×14 planes are 256 floats (16 lines), which put every channel's window on the same
@@ -177,6 +178,11 @@ static fc_status plan_geometry(fc_sparse_conv *c, const char *name, fc_err *err)
   return FC_OK;
 }
 
+/* Nonzeros a block visit gets, on average, from K chunks of kc input channels. */
+static double visit_nonzeros(const fc_sparse_conv *c, int64_t kc) {
+  return (double)c->nnz / (double)c->d.cout * (double)kc / (double)c->d.cin;
+}
+
 int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r) {
   const fc_sparse_conv_desc *d = &c->d;
   int t = fc_spmm_tvec(c->isa, r);
@@ -192,8 +198,7 @@ int fc_sparse_tile_vectors(const fc_sparse_conv *c, int r) {
    * nonzeros (per-nonzero broadcasts and offsets amortised over twice the pixels) */
   if (c->isa == FC_ISA_AVX512 && r == 1 && c->direct && c->q > (int64_t)t * c->vw) {
     const int64_t tw8 = 2 * (int64_t)t * c->vw, kc8 = fc_sparse_chunk_rows(c, tw8);
-    const double per_visit = (double)c->nnz / (double)d->cout * (double)kc8 / (double)d->cin;
-    if (kc8 * tw8 * 4 <= FC_SPARSE_L1_BUDGET && per_visit >= 24.0) t *= 2;
+    if (kc8 * tw8 * 4 <= FC_SPARSE_L1_BUDGET && visit_nonzeros(c, kc8) >= 24.0) t *= 2;
   }
   return t;
 }
@@ -214,8 +219,8 @@ int64_t fc_sparse_chunk_rows(const fc_sparse_conv *c, int64_t tw) {
    * under 20 nonzeros per chunk reads its whole input window per tile, even out of L1 (90 %:
    * 512×128 at 28×28 0.76 of the chunked time, 1024×256 at 14×14 0.88, 2048×512 at 7×7 ±3 %; at 70 %
    * and below, more nonzeros per visit, chunks win: 2048×512 1.1-1.2× slower unchunked). */
-  double per_visit = (double)c->nnz / (double)c->d.cout * (double)kc / (double)c->d.cin;
-  if (c->d.k_h * c->d.k_w == 1 && (c->direct || c->nrc * c->ncc == 1) && c->d.cout >= 4 * c->d.cin && per_visit < 20.0)
+  if (c->d.k_h * c->d.k_w == 1 && (c->direct || c->nrc * c->ncc == 1) && c->d.cout >= 4 * c->d.cin &&
+      visit_nonzeros(c, kc) < 20.0)
     return c->d.cin;
   return kc;
 }

@@ -67,26 +67,21 @@ INL TGT void tile_kernel(const fc_spmm_args *a, const int R, const int NV, const
     }
     UNROLL for (int t = 0; t < NV; t++) d[t] = _mm512_setzero_ps();
     int32_t k = 0;
-    if (R == 1 && NV >= 8) { /* 8 FMA chains cover the latency: one nonzero per step (as the shift kernel) */
-      for (; k < n; k++) {
-        const __m512 w0 = _mm512_set1_ps(v[k]);
-        const float *p0 = x + o[k];
-        UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
-      }
-    } else if (R == 1) {
-      /* two nonzeros per step into two accumulator sets: 2·NV independent FMA chains */
-      for (; k + 1 < n; k += 2) {
+    if (R == 1) {
+      /* under 8 vectors, two nonzeros per step into two accumulator sets (2·NV independent FMA
+       * chains); from 8 on the NV chains cover the latency: one nonzero per step, as the shift kernel */
+      for (; NV < 8 && k + 1 < n; k += 2) {
         const __m512 w0 = _mm512_set1_ps(v[k]), w1 = _mm512_set1_ps(v[k + 1]);
         const float *p0 = x + o[k], *p1 = x + o[k + 1];
         UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
         UNROLL for (int t = 0; t < NV; t++) d[t] = _mm512_fmadd_ps(w1, XLOAD(p1, t), d[t]);
       }
-      if (k < n) {
+      for (; k < n; k++) {
         const __m512 w0 = _mm512_set1_ps(v[k]);
         const float *p0 = x + o[k];
         UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_fmadd_ps(w0, XLOAD(p0, t), c[0][t]);
       }
-      UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_add_ps(c[0][t], d[t]);
+      if (NV < 8) UNROLL for (int t = 0; t < NV; t++) c[0][t] = _mm512_add_ps(c[0][t], d[t]);
     } else {
       for (; k < n; k++) {
         const float *p = x + o[k];

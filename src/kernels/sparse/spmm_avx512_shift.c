@@ -25,31 +25,21 @@
  * time alone with cold operands, 0.95 at 2 threads; 0.96-1.0 at 50-70 %). */
 #define SUM_GROUP(S, NS, s, n)                                                                      \
   do {                                                                                              \
-    if ((NS) >= 8) {                                                                                \
-      for (int32_t k_ = 0; k_ < (n); k_++) {                                                        \
-        const __m512 w0 = _mm512_set1_ps(v[k_]);                                                    \
-        const float *p0 = x + o[k_] - (S);                                                          \
-        UNROLL for (int t = 0; t < (NS); t++) s[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), s[t]); \
-      }                                                                                             \
-      v += (n);                                                                                     \
-      o += (n);                                                                                     \
-      break;                                                                                        \
-    }                                                                                               \
     __m512 e_[9];                                                                                   \
     UNROLL for (int t = 0; t < (NS); t++) e_[t] = _mm512_setzero_ps();                              \
     int32_t k_ = 0;                                                                                 \
-    for (; k_ + 1 < (n); k_ += 2) {                                                                 \
+    for (; (NS) < 8 && k_ + 1 < (n); k_ += 2) {                                                     \
       const __m512 w0 = _mm512_set1_ps(v[k_]), w1 = _mm512_set1_ps(v[k_ + 1]);                     \
       const float *p0 = x + o[k_] - (S), *p1 = x + o[k_ + 1] - (S);                                 \
       UNROLL for (int t = 0; t < (NS); t++) s[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), s[t]); \
       UNROLL for (int t = 0; t < (NS); t++) e_[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p1 + 16 * t), e_[t]); \
     }                                                                                               \
-    if (k_ < (n)) {                                                                                 \
+    for (; k_ < (n); k_++) { /* every column from 8 accumulators on, else the odd one left */      \
       const __m512 w0 = _mm512_set1_ps(v[k_]);                                                      \
       const float *p0 = x + o[k_] - (S);                                                            \
       UNROLL for (int t = 0; t < (NS); t++) s[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p0 + 16 * t), s[t]); \
     }                                                                                               \
-    UNROLL for (int t = 0; t < (NS); t++) s[t] = _mm512_add_ps(s[t], e_[t]);                        \
+    if ((NS) < 8) UNROLL for (int t = 0; t < (NS); t++) s[t] = _mm512_add_ps(s[t], e_[t]);          \
     v += (n);                                                                                       \
     o += (n);                                                                                       \
   } while (0)
