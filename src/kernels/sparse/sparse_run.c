@@ -116,6 +116,8 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
   a.rem = (int)rem;
   a.xmask = c->direct && rem < c->vw;
   a.half = !a.xmask && c->vw == 16 && width - (int64_t)(nv - 1) * c->vw <= 8;
+  a.row_end = c->row_tiles;
+  a.ncls = c->ncls;
   a.lo = r->lo;
   a.hi = r->hi;
   a.act = c->out_direct || c->out_scatter ? c->d.act : FC_SPARSE_ACT_NONE; /* else at compaction */
@@ -128,8 +130,6 @@ static void run_item(const run_ctx *r, int64_t item, int tid) {
     a.vals = c->vals + c->seg_col[s] * c->R;
     a.offs = c->offs + c->seg_col[s];
     a.cls_n = c->pair_cls ? c->pair_cls + 4 * c->seg_pair[s] : NULL;
-    a.ncls = c->ncls;
-    a.row_end = c->row_tiles;
     a.init = ch == 0;
     a.final = ch == c->nchunks - 1;
     a.pf = NULL;
